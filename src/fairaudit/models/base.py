@@ -1,0 +1,207 @@
+"""The model-loader contract every loader plugin implements.
+
+A loader is a class with a ``name`` (the key the spec uses: ``model: {loader: sklearn}``),
+an ``Options`` pydantic model (the rest of the spec's ``model:`` mapping, validated with
+``extra="forbid"``) and one verb, :meth:`ModelLoader.load`, which returns a :class:`Model`.
+A model turns a pandas DataFrame of rows into a :class:`Prediction`: a 0/1 decision per
+row (1 = the model *selects*: grants the benefit, or flags the case) and optionally a score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from fairaudit.errors import InputError
+
+__all__ = [
+    "LoadContext",
+    "LoaderOptions",
+    "Model",
+    "ModelLoader",
+    "Prediction",
+    "binary_decision",
+    "decision_from_score",
+    "file_sha256",
+]
+
+
+class LoaderOptions(BaseModel):
+    """Base of every loader's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a loader may know about the audit it serves.
+
+    Attributes
+    ----------
+    base_dir
+        Relative paths in the spec are resolved against this folder (the spec's folder).
+    source
+        A human name for where the options came from (the spec file), for messages.
+    """
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "<command line>"
+
+    def resolve(self, path: str | Path) -> Path:
+        """Resolve ``path`` against :attr:`base_dir` unless it is absolute."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model says about each row.
+
+    Attributes
+    ----------
+    decision
+        ``int8`` array of 0/1, one per row; 1 = selected (granted, or flagged).
+    score
+        Optional ``float64`` array, one per row; higher = more likely to be selected.
+    category
+        Optional array of a category per row (e.g. a well-being level ``A``..``E``).
+    reasons
+        Optional DataFrame, one row per input row (same order), saying what decided each
+        row (e.g. the rule or indicator). Row-level: it only ever goes to the restricted
+        artifact, never into results or cards.
+    """
+
+    decision: np.ndarray
+    score: np.ndarray | None = None
+    category: np.ndarray | None = None
+    reasons: pd.DataFrame | None = None
+
+
+class Model(ABC):
+    """A loaded model, ready to decide."""
+
+    #: Columns of the data the model reads (checked before predicting).
+    columns: Sequence[str] = ()
+
+    @abstractmethod
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        """Decide for every row of ``frame`` (same length and order)."""
+
+    def provenance(self) -> dict[str, Any]:
+        """What identifies the model: at least ``sha256`` of its file when it has one."""
+        return {}
+
+
+class ModelLoader(ABC):
+    """A model-loader plugin. Subclasses set ``name``, ``description`` and ``Options``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[LoaderOptions]] = LoaderOptions
+
+    @abstractmethod
+    def load(self, options: Any, context: LoadContext) -> Model:
+        """Load the model described by ``options`` (an instance of :attr:`Options`)."""
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, or of every file of a folder in sorted path order."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with f.open("rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()
+
+
+def decision_from_score(score: np.ndarray, threshold: float) -> np.ndarray:
+    """Decision = ``score >= threshold`` as int8 (NaN scores give 0; callers count them)."""
+    s = np.asarray(score, dtype="float64")
+    return (s >= threshold).astype("int8")
+
+
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f"}
+
+
+def binary_decision(
+    values: Any,
+    *,
+    what: str,
+    positive: Any = None,
+    file: str | None = None,
+    column: str | None = None,
+) -> np.ndarray:
+    """Turn model or data output into a 0/1 ``int8`` array, refusing anything non-binary.
+
+    Accepted without ``positive``: booleans, the numbers 0 and 1, and the strings
+    ``0/1``, ``true/false``, ``yes/no``. With ``positive``, that value is 1 and every
+    other value 0 — but only if there are at most two distinct values.
+
+    Raises
+    ------
+    InputError
+        When the values are not binary (naming the values seen and the fix).
+    """
+    arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    if arr.ndim != 1:
+        arr = arr.reshape(len(arr), -1)
+        if arr.shape[1] != 1:
+            raise InputError(
+                f"{what} must be one value per row, got {arr.shape[1]} columns",
+                file=file,
+                column=column,
+                fix="give a loader option selecting one output (e.g. 'threshold' for scores)",
+            )
+        arr = arr[:, 0]
+    uniq = pd.unique(pd.Series(arr, dtype="object").dropna())
+    if positive is not None:
+        if len(uniq) > 2:
+            raise InputError(
+                f"{what} has {len(uniq)} distinct values {_show(uniq)}; expected two",
+                file=file,
+                column=column,
+                fix="a decision/label must be binary: map it to 0/1 before the audit",
+            )
+        pos = {positive, str(positive)}
+        return np.fromiter((v in pos for v in arr), dtype="int8", count=len(arr))
+    if arr.dtype == bool:
+        return arr.astype("int8")
+    if np.issubdtype(arr.dtype, np.number):
+        bad = ~np.isin(arr, (0, 1))
+        if bad.any():
+            raise InputError(
+                f"{what} must be 0/1 but has values {_show(pd.unique(arr[bad]))}",
+                file=file,
+                column=column,
+                fix="map it to 0/1, or, for a score, give a threshold",
+            )
+        return arr.astype("int8")
+    lowered = {str(v).strip().lower() for v in uniq}
+    if lowered <= (_TRUE | _FALSE):
+        return np.fromiter(
+            (str(v).strip().lower() in _TRUE for v in arr), dtype="int8", count=len(arr)
+        )
+    raise InputError(
+        f"{what} is not binary: values {_show(uniq)}",
+        file=file,
+        column=column,
+        fix="say which value means 'selected'/'positive' (e.g. positive_label: 'yes')",
+    )
+
+
+def _show(values: Any, limit: int = 5) -> str:
+    vals = [repr(v.item() if hasattr(v, "item") else v) for v in list(values)[:limit]]
+    more = "" if len(values) <= limit else f", … ({len(values)} in all)"
+    return "[" + ", ".join(vals) + more + "]"
