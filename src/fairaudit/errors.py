@@ -105,6 +105,18 @@ class SpecError(FairauditError):
         self.path = _fmt_path(path)
         self.line = line
         self.field = field
+        self.more: list[SpecError] = []
+
+    @classmethod
+    def many(cls, errors: list[SpecError]) -> SpecError:
+        """One error that reports all of ``errors`` (collect, don't stop)."""
+        first = errors[0]
+        first.more = list(errors[1:])
+        return first
+
+    def render(self) -> str:
+        own = super().render()
+        return "\n".join([own, *(e.render() for e in self.more)])
 
     def where(self) -> str:
         parts = []

@@ -1,0 +1,5 @@
+"""``python -m fairaudit``."""
+
+from fairaudit.cli import main
+
+main()

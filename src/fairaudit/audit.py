@@ -1,0 +1,644 @@
+"""``run_audit``: the one place that wires load -> score -> count -> statistics -> gate.
+
+Every other module does one step and can be tested alone; only this module knows the
+whole sequence (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from fairaudit._version import __version__
+from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns, normalise_values
+from fairaudit.errors import FairauditError, InputError, InternalError
+from fairaudit.gate import evaluate_gates, overall_status
+from fairaudit.metrics.counts import CONFUSION, CellCounts, count_cells
+from fairaudit.metrics.disparity import UNKNOWN, between_groups, choose_reference, compare
+from fairaudit.metrics.rates import METRICS, TARGETING_NAMES, headline_metric, metric_table
+from fairaudit.models.base import LoadContext, Model, ModelLoader, binary_decision, file_sha256
+from fairaudit.plugins import Registry, make_registry
+from fairaudit.results import (
+    AuditResult,
+    BetweenGroups,
+    Counts,
+    Disparity,
+    GroupResult,
+    MetricValue,
+    Overall,
+    Provenance,
+    Reference,
+    WeightedCounts,
+)
+from fairaudit.spec import AuditSpec, ProtectedAttribute, spec_sha256, validation_to_spec_error
+
+__all__ = ["AuditRun", "run_audit"]
+
+#: Called after each batch with the number of rows read so far.
+ProgressCallback = Callable[[int], None]
+
+DEFINITIONS = {
+    "selection_rate": "(tp+fp)/n: share of people the model selects",
+    "prevalence": "(tp+fn)/n: share of people who are truly positive (eligible)",
+    "false_negative_rate": "fn/(tp+fn): share of the truly positive who are not selected",
+    "false_positive_rate": "fp/(fp+tn): share of the truly negative who are selected",
+    "false_discovery_rate": "fp/(tp+fp): share of the selected who are truly negative",
+    "exclusion_error": "= false_negative_rate: share of eligible people the programme misses",
+    "inclusion_error": "= false_discovery_rate, fp/(tp+fp): share of beneficiaries who are "
+    "not eligible (World Bank targeting convention; false_positive_rate is the other "
+    "definition, fp/(fp+tn), also reported)",
+    "interval": "Wilson score interval; with weights, on Kish's effective sample size",
+    "difference": "group value minus reference group value",
+    "ratio": "group value divided by reference group value",
+    "between_groups": "max minus min and min divided by max over an attribute's groups "
+    "(fairlearn's between_groups method)",
+}
+
+
+@dataclass
+class AuditRun:
+    """What the counting pass produced (before statistics)."""
+
+    counts: CellCounts
+    n_rows: int
+    dropped: dict[str, int]
+    unknown: dict[str, int]
+    model: Model
+    loader: str
+    model_options: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_audit(
+    spec: AuditSpec,
+    *,
+    registry: Registry | None = None,
+    progress: ProgressCallback | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> AuditResult:
+    """Run the audit a spec describes and return its results.
+
+    Parameters
+    ----------
+    spec
+        A validated spec (see :func:`fairaudit.load_spec`).
+    registry
+        Plugin registry to find the model loader and data reader in (default: a fresh
+        one with installed plugins).
+    progress
+        Called after each batch with the number of rows read so far.
+    batch_rows
+        Rows per batch; counts are summed over batches.
+
+    Raises
+    ------
+    SpecError, InputError, PluginError
+        For a bad spec, bad data, or a missing/broken plugin. A failed gate is *not* an
+        error: it is in the result's ``checks`` and ``status``.
+    """
+    registry = registry if registry is not None else make_registry()
+    run = count(spec, registry=registry, progress=progress, batch_rows=batch_rows)
+    return summarise(spec, run)
+
+
+# --------------------------------------------------------------------------- load + count
+
+
+def _reader_for(spec: AuditSpec, path: Path, registry: Registry) -> DataReader:
+    fmt = spec.data.format
+    if fmt is None:
+        name = path.name.lower()
+        for comp in registry.components("data_reader"):
+            if any(name.endswith(s) for s in getattr(comp.cls, "suffixes", ())):
+                fmt = comp.name
+                break
+    if fmt is None:
+        raise spec.error(
+            f"cannot tell the format of {path.name!r} from its suffix",
+            loc=("data", "path"),
+            fix="add `format: csv` or `format: parquet` under data",
+        )
+    cls = registry.get("data_reader", fmt)
+    return cls()  # type: ignore[no-any-return]
+
+
+def _load_model(spec: AuditSpec, registry: Registry) -> Model:
+    cls = registry.get("model_loader", spec.model.loader)
+    loader: ModelLoader = cls()
+    try:
+        options = cls.Options.model_validate(spec.model.options)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise validation_to_spec_error(exc, spec, ("model",)) from None
+    ctx = LoadContext(base_dir=spec.base_dir, source=spec.source)
+    return loader.load(options, ctx)
+
+
+def _bin_labels(attr: ProtectedAttribute) -> list[str]:
+    assert attr.bins is not None
+    if attr.bin_labels:
+        return list(attr.bin_labels)
+    edges = attr.bins
+    if all(float(e).is_integer() for e in edges):
+        e = [int(x) for x in edges]
+        inner = [f"{a}–{b - 1}" if b - 1 > a else f"{a}" for a, b in zip(e, e[1:], strict=False)]
+        return [f"<{e[0]}", *inner, f"{e[-1]}+"]
+    inner = [f"[{a:g}, {b:g})" for a, b in zip(edges, edges[1:], strict=False)]
+    return [f"<{edges[0]:g}", *inner, f"≥{edges[-1]:g}"]
+
+
+def _protected_values(
+    series: pd.Series, attr: ProtectedAttribute, index: int, spec: AuditSpec, file: Path
+) -> tuple[np.ndarray, int]:
+    """Cleaned string values of one attribute for one batch, and its count of missing."""
+    col = attr.source_column
+    if attr.bins is not None:
+        num = pd.to_numeric(series, errors="coerce")
+        bad = num.isna() & series.notna()
+        if bad.any():
+            raise InputError(
+                f"protected attribute {attr.name!r} has bins but a non-numeric value "
+                f"{series[bad].iloc[0]!r}",
+                file=file,
+                column=col,
+                fix=f"clean the column, or remove `bins` from protected[{index}]",
+            )
+        arr = num.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(arr)
+        labels = np.array(_bin_labels(attr), dtype=object)
+        idx = np.searchsorted(np.asarray(attr.bins), np.where(missing, 0.0, arr), side="right")
+        values = labels[idx]
+    else:
+        values, missing = normalise_values(series)
+        if attr.labels:
+            mapping = {str(k): v for k, v in attr.labels.items()}
+            values = np.array([mapping.get(v, v) if v is not None else None for v in values],
+                              dtype=object)
+    n_missing = int(missing.sum())
+    if n_missing and attr.missing == "error":
+        raise InputError(
+            f"protected attribute {attr.name!r} has {n_missing} missing value(s) in this batch",
+            file=file,
+            column=col,
+            fix=f"fill them, or set `missing: unknown` on protected[{index}] to audit them "
+            "as an explicit 'unknown' group",
+        )
+    values = values.copy()
+    values[missing] = UNKNOWN
+    if attr.values is not None:
+        allowed = {*attr.values, UNKNOWN}
+        seen = pd.unique(values)
+        unseen = [v for v in seen if v not in allowed]
+        if unseen:
+            raise InputError(
+                f"protected attribute {attr.name!r} has value(s) {unseen[:5]} not among the "
+                f"declared values {attr.values}",
+                file=file,
+                column=col,
+                fix=f"add them to protected[{index}].values, map them with `labels`, "
+                "or fix the data",
+            )
+    return values, n_missing
+
+
+def _iter_prepared(
+    spec: AuditSpec, model: Model, reader: DataReader, path: Path, columns: list[str],
+    batch_rows: int,
+) -> Iterator[pd.DataFrame]:
+    text_cols = [p.source_column for p in spec.protected if p.bins is None]
+    yield from reader.iter_batches(path, columns, batch_rows=batch_rows, as_text=text_cols)
+
+
+def count(
+    spec: AuditSpec,
+    *,
+    registry: Registry,
+    progress: ProgressCallback | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> AuditRun:
+    """Load the model and count every batch of rows into per-cell confusion counts."""
+    data_path = spec.base_dir / spec.data.path
+    if not data_path.is_file():
+        raise spec.error(
+            f"data file not found: {data_path}",
+            loc=("data", "path"),
+            fix="check the path; relative paths are relative to the spec's folder",
+        )
+    reader = _reader_for(spec, data_path, registry)
+    available = reader.columns(data_path)
+    model = _load_model(spec, registry)
+
+    wanted: dict[str, str] = {spec.data.label: "data.label"}
+    if spec.data.weight:
+        wanted[spec.data.weight] = "data.weight"
+    for i, p in enumerate(spec.protected):
+        wanted.setdefault(p.source_column, f"protected[{i}].column")
+    for c in model.columns:
+        wanted.setdefault(c, f"model ({spec.model.loader} loader)")
+    check_columns(available, wanted, file=data_path)
+    columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
+
+    attrs = [p.name for p in spec.protected]
+    total = CellCounts.empty(attrs, weighted=spec.data.weight is not None)
+    dropped = {"missing_label": 0, "missing_weight": 0, "missing_decision": 0}
+    unknown = dict.fromkeys(attrs, 0)
+    label_values: set[str] = set()
+    n_rows = 0
+    for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
+        batch = batch.reset_index(drop=True)
+        n = len(batch)
+        n_rows += n
+        keep = np.ones(n, dtype=bool)
+        lab = batch[spec.data.label]
+        lab_missing = lab.isna().to_numpy()
+        dropped["missing_label"] += int(lab_missing.sum())
+        keep &= ~lab_missing
+        if spec.data.positive_label is not None:
+            label_values.update(map(str, pd.unique(lab[~lab_missing])))
+            if len(label_values) > 2:
+                raise InputError(
+                    f"the label has more than two values: {sorted(label_values)[:6]}",
+                    file=data_path,
+                    column=spec.data.label,
+                    fix="the label must be binary (truly eligible or not): map it to 0/1",
+                )
+        weight = None
+        if spec.data.weight:
+            w = pd.to_numeric(batch[spec.data.weight], errors="coerce").to_numpy(
+                dtype="float64", na_value=np.nan
+            )
+            w_missing = np.isnan(w) & keep
+            dropped["missing_weight"] += int(w_missing.sum())
+            keep &= ~np.isnan(w)
+            if np.any(~np.isfinite(w[keep])) or np.any(w[keep] < 0):
+                raise InputError(
+                    "weights must be finite and non-negative",
+                    file=data_path,
+                    column=spec.data.weight,
+                    fix="fix the weight column or remove `data.weight`",
+                )
+            weight = w
+        protected = {}
+        for i, p in enumerate(spec.protected):
+            values, n_missing = _protected_values(batch[p.source_column], p, i, spec, data_path)
+            protected[p.name] = values
+        prediction = model.predict(batch)
+        decision = np.asarray(prediction.decision)
+        if decision.shape != (n,):
+            raise InputError(
+                f"the {spec.model.loader} model returned {decision.shape} decisions for {n} rows",
+                file=spec.source,
+                column=None,
+                fix="the model must return one decision per row",
+            )
+        if decision.dtype.kind == "f":
+            d_missing = np.isnan(decision)
+        else:
+            d_missing = np.zeros(n, dtype=bool)
+        dropped["missing_decision"] += int((d_missing & keep).sum())
+        keep &= ~d_missing
+        dvals = decision[keep]
+        if dvals.size and not np.isin(dvals, (0, 1)).all():
+            bad = pd.unique(dvals[~np.isin(dvals, (0, 1))])[:5]
+            raise InputError(
+                f"the {spec.model.loader} model's decisions are not 0/1: {list(bad)}",
+                file=spec.source,
+                fix="give a threshold for scores, or a positive class/value for labels",
+            )
+        y = binary_decision(
+            lab[keep], what="the label", positive=spec.data.positive_label,
+            file=str(data_path), column=spec.data.label,
+        )
+        for p in spec.protected:
+            unknown[p.name] += int((protected[p.name][keep] == UNKNOWN).sum())
+        chunk = count_cells(
+            {a: v[keep] for a, v in protected.items()},
+            y,
+            dvals.astype("int8"),
+            weight[keep] if weight is not None else None,
+        )
+        total = total + chunk
+        if progress is not None:
+            progress(n_rows)
+    if n_rows == 0:
+        raise InputError(
+            "the data has a header but no rows", file=data_path, fix="give a file with rows"
+        )
+    n_kept = int(total.n.sum())
+    if n_kept == 0:
+        reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items() if v)
+        raise InputError(
+            f"no rows left to audit ({reasons})",
+            file=data_path,
+            fix="check the label, decision and weight columns for missing values",
+        )
+    return AuditRun(
+        counts=total,
+        n_rows=n_rows,
+        dropped={k: v for k, v in dropped.items()},
+        unknown=unknown,
+        model=model,
+        loader=spec.model.loader,
+        model_options=spec.model.options,
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _check_attributes(spec: AuditSpec, counts: CellCounts) -> None:
+    """Every attribute needs two known values; every named reference must exist."""
+    for i, p in enumerate(spec.protected):
+        values = [k[0] for k in counts.marginal([p.name]).keys()]
+        known = sorted(v for v in values if v != UNKNOWN)
+        if len(known) < 2:
+            raise InputError(
+                f"protected attribute {p.name!r} has "
+                f"{'a single value ' + repr(known[0]) if known else 'no known value'} "
+                "in the audited rows: there are no groups to compare",
+                file=spec.data.path,
+                column=p.source_column,
+                fix=f"remove protected[{i}] ({p.name}) from the spec, or audit data with "
+                "more than one group",
+            )
+        if p.reference is not None and p.reference not in values:
+            raise spec.error(
+                f"reference group {p.reference!r} does not occur in the data "
+                f"(values: {', '.join(_sort_values(values, p)[:12])})",
+                loc=("protected", i, "reference"),
+                fix="use one of those values (after `labels`/`bins` are applied)",
+            )
+
+
+def _sort_values(values: list[str], attr: ProtectedAttribute) -> list[str]:
+    order: dict[str, int] = {}
+    if attr.bins is not None:
+        order = {v: i for i, v in enumerate(_bin_labels(attr))}
+    elif attr.values is not None:
+        order = {v: i for i, v in enumerate(attr.values)}
+
+    def key(v: str) -> tuple[int, int, float, str]:
+        if v == UNKNOWN:
+            return (2, 0, 0.0, v)
+        if v in order:
+            return (0, order[v], 0.0, v)
+        try:
+            return (1, 0, float(v), v)
+        except ValueError:
+            return (1, 1, 0.0, v)
+
+    return sorted(values, key=key)
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _reported_metrics(spec: AuditSpec) -> list[str]:
+    names = list(spec.metrics) if spec.metrics is not None else list(METRICS)
+    extra = [g.canonical for g in spec.gates if g.metric != "n"]
+    extra.append(headline_metric(spec.intervention))
+    for m in extra:
+        if m not in names:
+            names.append(m)
+    return names
+
+
+def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
+    """Statistics, disparities, gates and provenance from the counts of a run."""
+    counts = run.counts
+    _check_attributes(spec, counts)
+    attr_by_name = {p.name: p for p in spec.protected}
+    named = {p.name: p.reference for p in spec.protected if p.reference is not None}
+    weighted = counts.weighted
+    reported = _reported_metrics(spec)
+    targeting = spec.intervention == "assistive"
+    n_total = int(counts.n.sum())
+
+    def metric_values(table: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                      dens: dict[str, np.ndarray], i: int) -> dict[str, MetricValue]:
+        out: dict[str, MetricValue] = {}
+        for name in reported:
+            v, lo, hi = table[name]
+            ci = None if not np.isfinite(lo[i]) else (float(lo[i]), float(hi[i]))
+            out[name] = MetricValue(value=_num(v[i]), ci=ci, denominator=int(dens[name][i]))
+        if targeting:
+            for alias, canonical in TARGETING_NAMES.items():
+                if canonical in out:
+                    out[alias] = out[canonical]
+        return out
+
+    def denominators(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {
+            name: frame[list(m.denominator)].to_numpy().sum(axis=1) for name, m in METRICS.items()
+        }
+
+    # Overall
+    tot = counts.total()
+    tot_frame = tot.to_frame().T
+    overall_table = metric_table(tot_frame, weighted=weighted, confidence=spec.confidence)
+    overall = Overall(
+        n=n_total,
+        counts=Counts(**{c: int(tot[c]) for c in CONFUSION}),
+        weighted_counts=WeightedCounts(**{c: float(tot[f"w_{c}"]) for c in CONFUSION})
+        if weighted else None,
+        metrics=metric_values(overall_table, denominators(tot_frame), 0),
+    )
+
+    groups: list[GroupResult] = []
+    references: list[Reference] = []
+    between: list[BetweenGroups] = []
+    for grouping in spec.groupings():
+        table = counts.marginal(grouping)
+        # order the groups: attribute order of values, unknown last
+        keys = table.keys()
+        sorted_vals = {a: _sort_values(sorted({k[j] for k in keys}), attr_by_name[a])
+                       for j, a in enumerate(grouping)}
+        rank = {a: {v: i for i, v in enumerate(vs)} for a, vs in sorted_vals.items()}
+        order = sorted(range(len(keys)),
+                       key=lambda i: tuple(rank[a][keys[i][j]] for j, a in enumerate(grouping)))
+        frame = table.frame.iloc[order]
+        keys = [keys[i] for i in order]
+        n = frame[list(CONFUSION)].to_numpy().sum(axis=1)
+        mt = metric_table(frame, weighted=weighted, confidence=spec.confidence)
+        dens = denominators(frame)
+        ref = choose_reference(
+            keys, n, mt["selection_rate"][0], attributes=grouping, named=named,
+            policy=spec.reference, intervention=spec.intervention,
+            min_group_size=spec.min_group_size,
+        )
+        if ref.key not in keys:
+            # every attribute named, but that combination never occurs
+            raise spec.error(
+                f"the reference groups named for {' × '.join(grouping)} "
+                f"({dict(zip(grouping, ref.key, strict=True))}) never occur together",
+                loc=("intersections",),
+                fix="name references that occur together, or drop this intersection",
+            )
+        ref_i = keys.index(ref.key)
+        references.append(Reference(attributes=list(grouping),
+                                    group=dict(zip(grouping, ref.key, strict=True)),
+                                    policy=ref.policy,  # type: ignore[arg-type]
+                                    reason=ref.reason))
+        ref_attrs = dict(zip(grouping, ref.key, strict=True))
+        for i, key in enumerate(keys):
+            metrics = metric_values(mt, dens, i)
+            disparities: dict[str, Disparity] = {}
+            for name in reported:
+                d, r = compare(mt[name][0][i], mt[name][0][ref_i])
+                disparities[name] = Disparity(reference=ref_attrs, difference=_num(d),
+                                              ratio=_num(r) if r is not None else None)
+            if targeting:
+                for alias, canonical in TARGETING_NAMES.items():
+                    if canonical in disparities:
+                        disparities[alias] = disparities[canonical]
+            row = frame.iloc[i]
+            groups.append(GroupResult(
+                attributes=dict(zip(grouping, key, strict=True)),
+                n=int(n[i]),
+                share=float(n[i] / n_total),
+                is_reference=i == ref_i,
+                counts=Counts(**{c: int(row[c]) for c in CONFUSION}),
+                weighted_counts=WeightedCounts(**{c: float(row[f"w_{c}"]) for c in CONFUSION})
+                if weighted else None,
+                metrics=metrics,
+                disparities=disparities,
+            ))
+        bg: dict[str, dict[str, float | None]] = {}
+        for name in reported:
+            diff, ratio = between_groups(mt[name][0])
+            bg[name] = {"difference": diff, "ratio": ratio}
+        between.append(BetweenGroups(attributes=list(grouping), metrics=bg))
+
+    checks = evaluate_gates(spec.gates, groups, references, min_group_size=spec.min_group_size)
+    status = overall_status(checks)
+    result = AuditResult(
+        name=spec.name,
+        status=status,  # type: ignore[arg-type]
+        intervention=spec.intervention,
+        headline_metric=headline_metric(spec.intervention),
+        definitions=DEFINITIONS,
+        n_rows=run.n_rows,
+        n_audited=n_total,
+        dropped=run.dropped,
+        unknown=run.unknown,
+        weighted=weighted,
+        confidence=spec.confidence,
+        min_group_size=spec.min_group_size,
+        references=references,
+        overall=overall,
+        groups=groups,
+        between_groups=between,
+        checks=checks,
+        summary=[],
+        provenance=_provenance(spec, run),
+    )
+    result.summary = _summary_lines(spec, result)
+    return result
+
+
+def _provenance(spec: AuditSpec, run: AuditRun) -> Provenance:
+    data_path = spec.base_dir / spec.data.path
+    model_prov = run.model.provenance()
+    versions = {"python": platform.python_version()}
+    for dist in ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "pydantic"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            continue
+    return Provenance(
+        fairaudit_version=__version__,
+        spec_sha256=spec_sha256(spec),
+        data_sha256=file_sha256(data_path),
+        model_sha256=model_prov.get("sha256"),
+        seed=spec.seed,
+        data_path=spec.data.path,
+        model={"loader": run.loader, "options": _jsonable(run.model_options),
+               **({"sha256": model_prov["sha256"]} if model_prov.get("sha256") else {})},
+        versions=versions,
+    )
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)
+
+
+def _pct(x: float | None) -> str:
+    return "undefined" if x is None else f"{100 * x:.1f}%"
+
+
+_HUMAN = {
+    "false_negative_rate": "exclusion error (eligible people not selected)",
+    "false_positive_rate": "false positive rate (people wrongly flagged)",
+}
+_SHORT = {"false_negative_rate": "exclusion error", "false_positive_rate": "false positive rate"}
+
+
+def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
+    """Plain-language findings (no row-level data)."""
+    head = result.headline_metric
+    lines = [
+        f"Audited {result.n_audited:,} of {result.n_rows:,} rows"
+        + (f" ({result.n_rows - result.n_audited:,} dropped: "
+           + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result.dropped.items() if v)
+           + ")" if result.n_rows != result.n_audited else "")
+        + ".",
+        f"Headline harm metric: {_HUMAN.get(head, head)}; overall "
+        f"{_pct(result.overall.metrics[head].value)}.",
+    ]
+    for p in spec.protected:
+        members = [g for g in result.groups
+                   if list(g.attributes) == [p.name] and g.n >= spec.min_group_size
+                   and g.metrics[head].value is not None]
+        if len(members) < 2:
+            continue
+        worst = max(members, key=lambda g: g.metrics[head].value or 0.0)
+        best = min(members, key=lambda g: g.metrics[head].value or 0.0)
+        ci = worst.metrics[head].ci
+        ci_txt = f", 95% CI {_pct(ci[0])}–{_pct(ci[1])}" if ci else ""
+        lines.append(
+            f"{p.name}: {_SHORT.get(head, head)} is highest for {worst.attributes[p.name]} "
+            f"({_pct(worst.metrics[head].value)}{ci_txt}, n={worst.n:,}) and lowest for "
+            f"{best.attributes[p.name]} ({_pct(best.metrics[head].value)}, n={best.n:,})."
+        )
+    n_fail = sum(c.verdict == "fail" for c in result.checks)
+    n_ins = sum(c.verdict == "insufficient_evidence" for c in result.checks)
+    if result.checks:
+        lines.append(
+            f"{len(result.checks)} checks: {len(result.checks) - n_fail - n_ins} pass, "
+            f"{n_fail} fail, {n_ins} insufficient evidence."
+        )
+    else:
+        lines.append("No gates were defined: nothing was checked.")
+    for u, k in result.unknown.items():
+        if k:
+            lines.append(f"{k:,} rows have no recorded {u}; they form the group '{UNKNOWN}'.")
+    return lines
+
+
+def safe_slug(text: str) -> str:
+    """A file-system-safe version of an audit name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "audit"
+
+
+def internal_error(exc: BaseException) -> FairauditError:
+    """Wrap an unexpected exception as an :class:`InternalError` (exit code 3)."""
+    return InternalError(
+        f"internal error: {type(exc).__name__}: {exc}",
+        fix="please report this with the command you ran (rerun with --debug for a traceback)",
+    )

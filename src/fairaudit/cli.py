@@ -1,0 +1,314 @@
+"""The ``fairaudit`` command: parse, call :func:`run_audit`, print, exit. No domain logic."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from fairaudit._version import __version__
+from fairaudit.errors import ExitCode, FairauditError
+
+CHECK_HELP = """Audit a model or a file of decisions for disparities between groups.
+
+\b
+Two ways to call it:
+  fairaudit check audits/NAME.yaml            audit what a spec describes
+  fairaudit check --data FILE --label COL (--decision COL | --score COL --threshold T)
+                  --protected COL[,COL...]    audit decisions already in a file
+
+\b
+The spec (YAML; unknown keys are errors; relative paths are relative to the spec):
+  name: kenya-sha-pmt            # names the output folder
+  intervention: assistive        # assistive: selection helps (benefit) | punitive (flag)
+  data:    {path: data.csv, label: actually_poor, weight: null, row_id: household_id}
+  model:   {loader: column, decision: predicted_poor}   # or sklearn/onnx/python/mlflow
+  protected:
+    - {name: area, reference: Urban}                    # reference: optional
+    - {name: age, bins: [30, 63]}                       # numeric -> <30, 30–62, 63+
+  intersections: true            # or [[area, age]]
+  reference: most_favoured       # default reference policy (or: largest)
+  min_group_size: 30             # smaller groups get 'insufficient_evidence'
+  insufficient_evidence: warn    # or fail (exit 1)
+  gates:
+    - {id: exclusion-ratio, metric: exclusion_error, measure: ratio, max: 1.25}
+    - {id: group-size, metric: n, min: 30}
+See README.md for every key.
+
+\b
+Without a spec, the default gates are the four-fifths rule on selection rates
+(ratio >= 0.8 to the reference; <= 1.25 for punitive) and the headline harm
+metric's ratio <= 1.25 (exclusion error if assistive, false positive rate if
+punitive); replace them with --gate "METRIC MEASURE OP NUMBER", e.g.
+--gate "exclusion_error ratio <= 1.25".
+
+\b
+Exit codes: 0 all gates pass; 1 a gate failed; 2 bad spec, input or usage;
+3 internal error. --exit-zero exits 0 whenever the audit ran.
+"""
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    width = min(100, shutil.get_terminal_size((100, 24)).columns)
+    return Console(width=width, stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(exc: BaseException, debug: bool) -> NoReturn:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, FairauditError):
+        click.echo(f"error: {exc.render()}", err=True)
+        sys.exit(int(exc.exit_code))
+    from fairaudit.audit import internal_error
+
+    click.echo(f"error: {internal_error(exc).render()}", err=True)
+    sys.exit(int(ExitCode.INTERNAL))
+
+
+def _parse_reference(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        col, sep, val = v.partition("=")
+        if not sep or not col or not val:
+            raise click.BadParameter(f"{v!r} is not COL=VALUE", param_hint="--reference")
+        out[col.strip()] = val.strip()
+    return out
+
+
+_OPS = {">=": "min", "<=": "max"}
+
+
+def _parse_gate(text: str, i: int) -> dict[str, Any]:
+    parts = text.split()
+    if len(parts) != 4 or parts[2] not in _OPS:
+        raise click.BadParameter(
+            f"{text!r} is not 'METRIC MEASURE OP NUMBER' (OP is >= or <=), "
+            "e.g. 'exclusion_error ratio <= 1.25'",
+            param_hint="--gate",
+        )
+    metric, measure, op, number = parts
+    try:
+        value = float(number)
+    except ValueError:
+        raise click.BadParameter(f"{number!r} in {text!r} is not a number",
+                                 param_hint="--gate") from None
+    return {"id": f"gate-{i + 1}-{metric}-{measure}", "metric": metric, "measure": measure,
+            _OPS[op]: value}
+
+
+def _default_gates(intervention: str) -> list[dict[str, Any]]:
+    if intervention == "assistive":
+        return [
+            {"id": "selection-impact-ratio", "metric": "selection_rate", "measure": "ratio",
+             "min": 0.8, "description": "four-fifths rule on selection rates"},
+            {"id": "exclusion-error-ratio", "metric": "exclusion_error", "measure": "ratio",
+             "max": 1.25, "description": "exclusion error at most 1.25x the reference's"},
+        ]
+    return [
+        {"id": "flag-rate-ratio", "metric": "selection_rate", "measure": "ratio",
+         "max": 1.25, "description": "flag rate at most 1.25x the reference's"},
+        {"id": "false-positive-ratio", "metric": "false_positive_rate", "measure": "ratio",
+         "max": 1.25, "description": "false positive rate at most 1.25x the reference's"},
+    ]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="fairaudit")
+def main() -> None:
+    """fairaudit: audit the models that decide who gets public services."""
+
+
+@main.command("check", help=CHECK_HELP, context_settings={"max_content_width": 100})
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV/Parquet file with decisions (no-spec mode).")
+@click.option("--label", help="Column with the truth (1 = truly eligible/positive).")
+@click.option("--decision", help="Column with the model's decision (1 = selected).")
+@click.option("--score", help="Column with a score; decision = score >= --threshold.")
+@click.option("--threshold", type=float, help="Threshold for --score.")
+@click.option("--protected", help="Protected attribute columns, comma-separated.")
+@click.option("--reference", multiple=True, metavar="COL=VALUE",
+              help="Reference group of an attribute (repeatable). Default: most favoured.")
+@click.option("--intersections", is_flag=True, help="Also audit every combination.")
+@click.option("--intervention", type=click.Choice(["assistive", "punitive"]),
+              default=None, help="assistive (default): selection helps; punitive: it harms.")
+@click.option("--weight", help="Column of sample weights (no-spec mode).")
+@click.option("--gate", "gates", multiple=True, metavar='"METRIC MEASURE OP NUMBER"',
+              help="A gate for no-spec mode (repeatable); replaces the default gates.")
+@click.option("--min-group-size", type=click.IntRange(min=1), default=None,
+              help="Groups smaller than this get no verdict (default 30).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder for results.json [default: fairaudit-out/NAME].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Also write results JSON here ('-' for standard output).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JUnit XML (one testcase per check) here.")
+@click.option("--exit-zero", is_flag=True,
+              help="Exit 0 when the audit ran, even if gates failed (errors still exit 2/3).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def check(spec: Path | None, data: Path | None, label: str | None, decision: str | None,
+          score: str | None, threshold: float | None, protected: str | None,
+          reference: tuple[str, ...], intersections: bool, intervention: str | None,
+          weight: str | None, gates: tuple[str, ...], min_group_size: int | None,
+          out: Path | None, json_path: str | None, junit_path: Path | None, exit_zero: bool,
+          quiet: bool, debug: bool) -> None:
+    quick = {"--data": data, "--label": label, "--decision": decision, "--score": score,
+             "--threshold": threshold, "--protected": protected, "--weight": weight,
+             "--reference": reference or None, "--intersections": intersections or None,
+             "--gate": gates or None}
+    try:
+        from fairaudit.spec import load_spec, spec_from_dict
+
+        if spec is not None:
+            given = [k for k, v in quick.items() if v is not None]
+            if given:
+                raise click.UsageError(
+                    f"{', '.join(given)} cannot be combined with a spec file; "
+                    "put them in the spec instead"
+                )
+            audit_spec = load_spec(spec)
+            if intervention is not None and intervention != audit_spec.intervention:
+                raise click.UsageError("--intervention differs from the spec's; edit the spec")
+            if min_group_size is not None:
+                audit_spec = audit_spec.model_copy(update={"min_group_size": min_group_size})
+        else:
+            audit_spec = spec_from_dict(_quick_spec(
+                data, label, decision, score, threshold, protected, reference, intersections,
+                intervention or "assistive", weight, gates, min_group_size,
+            ), base_dir=Path.cwd())
+        result = _run_with_progress(audit_spec, quiet)
+        _write_outputs(result, audit_spec, out, json_path, junit_path)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        _fail(exc, debug)
+    if not quiet:
+        from fairaudit.report import render_summary
+
+        render_summary(result, _console())
+    else:
+        click.echo(f"{result.name}: {result.status}")
+    code = ExitCode.OK
+    if result.status == "fail" or (
+        result.status == "insufficient_evidence" and audit_spec.insufficient_evidence == "fail"
+    ):
+        code = ExitCode.GATE_FAILED
+    if exit_zero and code == ExitCode.GATE_FAILED:
+        click.echo("(--exit-zero: exiting 0 although gates failed)", err=True)
+        code = ExitCode.OK
+    sys.exit(int(code))
+
+
+def _quick_spec(data: Path | None, label: str | None, decision: str | None,
+                score: str | None, threshold: float | None, protected: str | None,
+                reference: tuple[str, ...], intersections: bool, intervention: str,
+                weight: str | None, gates: tuple[str, ...],
+                min_group_size: int | None) -> dict[str, Any]:
+    missing = [n for n, v in (("--data", data), ("--label", label),
+                              ("--protected", protected)) if not v]
+    if missing:
+        raise click.UsageError(
+            f"give a spec file, or {', '.join(missing)} (see fairaudit check --help)"
+        )
+    assert data is not None and protected is not None
+    if (decision is None) == (score is None):
+        raise click.UsageError("give exactly one of --decision COL or --score COL --threshold T")
+    if score is not None and threshold is None:
+        raise click.UsageError("--score needs --threshold (decision = score >= threshold)")
+    if decision is not None and threshold is not None:
+        raise click.UsageError("--threshold goes with --score, not --decision")
+    cols = [c.strip() for c in protected.split(",") if c.strip()]
+    if not cols:
+        raise click.BadParameter("name at least one column", param_hint="--protected")
+    refs = _parse_reference(reference)
+    unknown = [c for c in refs if c not in cols]
+    if unknown:
+        raise click.BadParameter(f"{unknown} not among --protected {cols}",
+                                 param_hint="--reference")
+    model: dict[str, Any] = {"loader": "column"}
+    if decision is not None:
+        model["decision"] = decision
+    else:
+        model.update(score=score, threshold=threshold)
+    spec: dict[str, Any] = {
+        "name": data.stem,
+        "intervention": intervention,
+        "data": {"path": str(data), "label": label, **({"weight": weight} if weight else {})},
+        "model": model,
+        "protected": [{"name": c, **({"reference": refs[c]} if c in refs else {})}
+                      for c in cols],
+        "intersections": intersections,
+        "gates": [_parse_gate(g, i) for i, g in enumerate(gates)] if gates
+        else _default_gates(intervention),
+    }
+    if min_group_size is not None:
+        spec["min_group_size"] = min_group_size
+    return spec
+
+
+def _run_with_progress(spec: Any, quiet: bool) -> Any:
+    from fairaudit.audit import run_audit
+
+    if quiet or not sys.stderr.isatty():
+        return run_audit(spec)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
+                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"auditing {spec.name}", total=None)
+        update: Callable[[int], None] = lambda rows: bar.update(  # noqa: E731
+            task, description=f"auditing {spec.name}: {rows:,} rows counted")
+        return run_audit(spec, progress=update)
+
+
+def _write_outputs(result: Any, spec: Any, out: Path | None, json_path: str | None,
+                   junit_path: Path | None) -> None:
+    from fairaudit.audit import safe_slug
+    from fairaudit.report import junit_xml
+    from fairaudit.results import atomic_write_text
+
+    folder = out or (Path(spec.output.dir) if spec.output.dir else
+                     Path("fairaudit-out") / safe_slug(spec.name))
+    text = result.to_json()
+    atomic_write_text(folder / "results.json", text)
+    if json_path == "-":
+        click.echo(text, nl=False)
+    elif json_path:
+        atomic_write_text(json_path, text)
+    if junit_path:
+        atomic_write_text(junit_path, junit_xml(
+            result, insufficient_fails=spec.insufficient_evidence == "fail"))
+
+
+@main.command("plugins")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def plugins_cmd(debug: bool) -> None:
+    """List installed plugins: model loaders and data readers, and who provides them."""
+    try:
+        from fairaudit.plugins import make_registry
+
+        registry = make_registry()
+    except Exception as exc:
+        _fail(exc, debug)
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    table.add_column("kind")
+    table.add_column("name", style="cyan")
+    table.add_column("provided by")
+    table.add_column("description")
+    for c in registry.components():
+        table.add_row(c.kind.replace("_", " "), c.name, c.provider, c.description)
+    _console().print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,202 @@
+"""The results contract (``results.json``, schema ``fairaudit.results/1``).
+
+The models here *are* the contract: ``schemas/results-1.schema.json`` in the package is
+generated from them (a test fails when it drifts). Later versions add fields; they never
+rename or remove these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA_ID",
+    "AuditResult",
+    "Check",
+    "Counts",
+    "Disparity",
+    "WeightedCounts",
+    "GroupResult",
+    "MetricValue",
+    "atomic_write_text",
+    "results_json_schema",
+]
+
+SCHEMA_ID = "fairaudit.results/1"
+Verdict = Literal["pass", "fail", "insufficient_evidence"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Counts(_Model):
+    """Confusion counts: tp = selected and truly positive, fp, fn, tn likewise."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+
+class WeightedCounts(_Model):
+    """Confusion counts summed over sample weights."""
+
+    tp: float
+    fp: float
+    fn: float
+    tn: float
+
+
+class MetricValue(_Model):
+    """A rate with its confidence interval (``null`` when undefined: 0 denominator)."""
+
+    value: float | None
+    ci: tuple[float, float] | None = Field(None, description="Wilson interval [low, high].")
+    denominator: int = Field(description="Rows the rate is computed over.")
+
+
+class Disparity(_Model):
+    """A group's metric against its reference group's."""
+
+    reference: dict[str, str]
+    difference: float | None
+    ratio: float | None
+
+
+class GroupResult(_Model):
+    """One group: a value of one attribute, or of several (an intersection)."""
+
+    attributes: dict[str, str]
+    n: int
+    share: float = Field(description="n as a share of all audited rows.")
+    is_reference: bool
+    counts: Counts
+    weighted_counts: WeightedCounts | None = None
+    metrics: dict[str, MetricValue]
+    disparities: dict[str, Disparity]
+
+
+class Overall(_Model):
+    n: int
+    counts: Counts
+    weighted_counts: WeightedCounts | None = None
+    metrics: dict[str, MetricValue]
+
+
+class Reference(_Model):
+    attributes: list[str]
+    group: dict[str, str]
+    policy: Literal["named", "most_favoured", "largest"]
+    reason: str
+
+
+class BetweenGroups(_Model):
+    attributes: list[str]
+    metrics: dict[str, dict[str, float | None]] = Field(
+        description="metric -> {difference: max-min, ratio: min/max} over all groups."
+    )
+
+
+class Check(_Model):
+    """One gate applied to one group (or one attribute set, for between-groups gates)."""
+
+    id: str
+    metric: str
+    measure: str
+    attributes: dict[str, str]
+    value: float | None
+    threshold: float | tuple[float, float]
+    operator: Literal[">=", "<=", "between"]
+    verdict: Verdict
+    reason: str
+    n: int | None = None
+
+
+class Provenance(_Model):
+    fairaudit_version: str
+    spec_sha256: str
+    data_sha256: str
+    model_sha256: str | None
+    seed: int
+    data_path: str
+    model: dict[str, Any]
+    versions: dict[str, str]
+
+
+class AuditResult(_Model):
+    """Everything an audit found (no row-level data)."""
+
+    schema_: Literal["fairaudit.results/1"] = Field(SCHEMA_ID, alias="schema")
+    name: str
+    status: Verdict
+    intervention: Literal["assistive", "punitive"]
+    headline_metric: str
+    definitions: dict[str, str]
+    n_rows: int = Field(description="Rows read from the data.")
+    n_audited: int = Field(description="Rows counted (n_rows minus dropped).")
+    dropped: dict[str, int]
+    unknown: dict[str, int] = Field(description="Rows with a missing value, per attribute.")
+    weighted: bool
+    confidence: float
+    min_group_size: int
+    references: list[Reference]
+    overall: Overall
+    groups: list[GroupResult]
+    between_groups: list[BetweenGroups]
+    checks: list[Check]
+    summary: list[str]
+    provenance: Provenance
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> str:
+        """Canonical JSON: same result, same bytes."""
+        return json.dumps(
+            self.model_dump(mode="json", by_alias=True),
+            indent=2,
+            ensure_ascii=False,
+            allow_nan=False,
+        ) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditResult:
+        return cls.model_validate_json(text)
+
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == "fail"]
+
+
+def results_json_schema() -> dict[str, Any]:
+    """The JSON schema of results.json."""
+    schema = AuditResult.model_json_schema(by_alias=True)
+    schema["$id"] = "https://fairaudit.invalid/schemas/results-1.schema.json"
+    schema["title"] = SCHEMA_ID
+    return schema
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename).
+
+    A reader never sees a half-written file, and an interrupted write leaves the previous
+    file intact.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

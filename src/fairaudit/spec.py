@@ -1,0 +1,406 @@
+"""The audit spec: what to audit, how, and which thresholds gate it.
+
+A spec is a YAML file validated strictly (unknown keys are errors) into :class:`AuditSpec`.
+:func:`load_spec` reports *every* problem at once, each with its YAML line, field and fix.
+See README.md ("The audit spec") for a commented example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from fairaudit._yaml import Loc, dotted, line_of, load_yaml_with_lines
+from fairaudit.errors import SpecError
+from fairaudit.metrics.rates import METRICS, canonical_metric
+
+__all__ = [
+    "AuditSpec",
+    "DataSpec",
+    "GateSpec",
+    "ModelSpec",
+    "OutputSpec",
+    "ProtectedAttribute",
+    "load_spec",
+    "spec_from_dict",
+]
+
+Measure = Literal[
+    "value", "difference", "ratio", "between_groups_difference", "between_groups_ratio"
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Where the rows are and which columns carry the truth."""
+
+    path: str = Field(description="CSV or Parquet file, relative to the spec's folder.")
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="File format; inferred from the suffix when omitted."
+    )
+    label: str = Field(
+        description="Column with the ground truth: 1 = truly eligible (assistive) or truly "
+        "positive, e.g. truly committed fraud (punitive)."
+    )
+    positive_label: str | int | float | bool | None = Field(
+        None, description="The label value meaning 'positive' when the label is not 0/1."
+    )
+    weight: str | None = Field(None, description="Optional column of sample weights.")
+    row_id: str | None = Field(None, description="Optional column identifying each row.")
+
+
+class ModelSpec(BaseModel):
+    """Which model-loader plugin loads the model; every other key is the loader's option."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    loader: str = Field(description="Loader plugin name (`fairaudit plugins` lists them).")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The loader's options (every key except ``loader``)."""
+        return dict(self.model_extra or {})
+
+
+class ProtectedAttribute(_Strict):
+    """A protected attribute: a column whose groups are compared."""
+
+    name: str = Field(description="Name used in results; also the column unless `column`.")
+    column: str | None = Field(None, description="Data column, when it differs from `name`.")
+    reference: str | None = Field(
+        None, description="Reference group (after labels/bins); default: the spec's policy."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Raw value -> label shown in results."
+    )
+    bins: list[float] | None = Field(
+        None, description="Ascending cut points for a numeric attribute, e.g. [30, 63]."
+    )
+    bin_labels: list[str] | None = Field(
+        None, description="One label per bin: len(bins) + 1 labels."
+    )
+    values: list[str] | None = Field(
+        None, description="Expected values (after labels/bins); any other value is an error."
+    )
+    missing: Literal["unknown", "error"] = Field(
+        "unknown", description="Missing values form an 'unknown' group, or are an error."
+    )
+
+    @property
+    def source_column(self) -> str:
+        return self.column or self.name
+
+    @model_validator(mode="after")
+    def _check_bins(self) -> ProtectedAttribute:
+        if self.bins is not None:
+            if not self.bins:
+                raise ValueError("bins must list at least one cut point")
+            if any(not math.isfinite(b) for b in self.bins):
+                raise ValueError("bins must be finite numbers")
+            if any(b >= c for b, c in zip(self.bins, self.bins[1:], strict=False)):
+                raise ValueError("bins must be strictly ascending")
+            if self.bin_labels is not None and len(self.bin_labels) != len(self.bins) + 1:
+                raise ValueError(
+                    f"bin_labels needs {len(self.bins) + 1} labels for {len(self.bins)} "
+                    f"cut points, got {len(self.bin_labels)}"
+                )
+            if self.labels:
+                raise ValueError("give either bins (numeric) or labels (categorical), not both")
+        elif self.bin_labels is not None:
+            raise ValueError("bin_labels needs bins")
+        return self
+
+
+class GateSpec(_Strict):
+    """A threshold the audit must meet, checked for every group it applies to."""
+
+    id: str = Field(description="Stable identifier, reported in results and JUnit.")
+    metric: str = Field(
+        description="A metric name or alias (e.g. exclusion_error), or `n` for group size."
+    )
+    measure: Measure = Field(
+        "value",
+        description="value (the group's own), difference or ratio (group vs its reference), "
+        "between_groups_difference/ratio (max-min, min/max over an attribute's groups).",
+    )
+    min: float | None = Field(None, description="The measure must be >= min.")
+    max: float | None = Field(None, description="The measure must be <= max.")
+    attributes: list[str] | None = Field(
+        None,
+        description="Only groups defined by exactly these attributes (e.g. [region]); "
+        "default: every group and intersection.",
+    )
+    description: str | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_known(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v == "n":
+            return v
+        if canonical_metric(v) is None:
+            raise ValueError(
+                f"unknown metric {v!r}; known: n, {', '.join(METRICS)} (or an alias such as "
+                "exclusion_error, inclusion_error)"
+            )
+        return v
+
+    @property
+    def canonical(self) -> str:
+        """The canonical metric name (``n`` for the group-size gate)."""
+        return "n" if self.metric == "n" else str(canonical_metric(self.metric))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GateSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("a gate needs `min`, `max`, or both")
+        for b in (self.min, self.max):
+            if b is not None and not math.isfinite(b):
+                raise ValueError("gate bounds must be finite numbers")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.metric == "n" and self.measure != "value":
+            raise ValueError("the group-size gate (metric: n) only supports measure: value")
+        return self
+
+
+class OutputSpec(_Strict):
+    """Where results go."""
+
+    dir: str | None = Field(None, description="Output folder, relative to the current folder.")
+
+
+class AuditSpec(_Strict):
+    """A complete audit: data, model, protected attributes, metrics and gates."""
+
+    version: Literal[1] = 1
+    name: str = Field(description="Short name of the audit (used for the output folder).")
+    description: str = ""
+    intervention: Literal["assistive", "punitive"] = Field(
+        description="assistive: selection helps (a benefit); punitive: selection harms "
+        "(a fraud flag). Picks the headline harm metric."
+    )
+    data: DataSpec
+    model: ModelSpec
+    protected: list[ProtectedAttribute] = Field(min_length=1)
+    intersections: bool | list[list[str]] = Field(
+        False, description="true: every combination; or a list of attribute lists."
+    )
+    reference: Literal["most_favoured", "largest"] = Field(
+        "most_favoured",
+        description="How to pick a reference group where none is named: most_favoured "
+        "(highest selection rate if assistive, lowest if punitive) or largest.",
+    )
+    metrics: list[str] | None = Field(None, description="Metrics to report; default: all.")
+    gates: list[GateSpec] = Field(default_factory=list)
+    min_group_size: int = Field(
+        30, ge=1, description="Groups smaller than this get no verdict (insufficient evidence)."
+    )
+    insufficient_evidence: Literal["warn", "fail"] = Field(
+        "warn", description="Whether an insufficient-evidence verdict fails the audit."
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of intervals.")
+    seed: int = 0
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    # Not part of the YAML: where the spec came from (relative paths resolve against it).
+    base_dir_: str | None = Field(None, alias="_base_dir", exclude=True)
+    source_: str | None = Field(None, alias="_source", exclude=True)
+    _lines: dict[Loc, int] = PrivateAttr(default_factory=dict)
+
+    def error(self, problem: str, *, loc: tuple[str | int, ...], fix: str | None = None
+              ) -> SpecError:
+        """A :class:`SpecError` about the field at ``loc``, with its YAML line."""
+        return SpecError(problem, path=self.source_, line=line_of(self._lines, loc),
+                         field=dotted(loc), fix=fix)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_known(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        out = []
+        for name in v:
+            c = canonical_metric(name)
+            if c is None:
+                raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+            out.append(c)
+        return list(dict.fromkeys(out))
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> AuditSpec:
+        names = [p.name for p in self.protected]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"protected attribute names must be unique: {sorted(dupes)}")
+        if isinstance(self.intersections, list):
+            for combo in self.intersections:
+                unknown = [a for a in combo if a not in names]
+                if unknown:
+                    raise ValueError(
+                        f"intersection {combo} names unknown attributes {unknown}; "
+                        f"protected attributes are {names}"
+                    )
+                if len(set(combo)) != len(combo) or len(combo) < 2:
+                    raise ValueError(
+                        f"intersection {combo} must name at least two different attributes"
+                    )
+        ids = [g.id for g in self.gates]
+        dup_ids = {i for i in ids if ids.count(i) > 1}
+        if dup_ids:
+            raise ValueError(f"gate ids must be unique: {sorted(dup_ids)}")
+        for g in self.gates:
+            if g.attributes:
+                unknown = [a for a in g.attributes if a not in names]
+                if unknown:
+                    raise ValueError(
+                        f"gate {g.id!r} names unknown attributes {unknown}; "
+                        f"protected attributes are {names}"
+                    )
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.base_dir_) if self.base_dir_ else Path.cwd()
+
+    @property
+    def source(self) -> str:
+        return self.source_ or "<command line>"
+
+    def groupings(self) -> list[tuple[str, ...]]:
+        """Attribute sets whose groups are reported: each attribute, then intersections."""
+        names = [p.name for p in self.protected]
+        out: list[tuple[str, ...]] = [(n,) for n in names]
+        if self.intersections is True:
+            from itertools import combinations
+
+            for k in range(2, len(names) + 1):
+                out.extend(combinations(names, k))
+        elif isinstance(self.intersections, list):
+            order = {n: i for i, n in enumerate(names)}
+            for combo in self.intersections:
+                t = tuple(sorted(combo, key=order.__getitem__))
+                if t not in out:
+                    out.append(t)
+        return out
+
+    def canonical_json(self) -> str:
+        """The spec as canonical JSON (sorted keys), for hashing specs built in code."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def spec_from_dict(
+    data: Any,
+    *,
+    path: str | Path | None = None,
+    lines: dict[Loc, int] | None = None,
+    base_dir: str | Path | None = None,
+) -> AuditSpec:
+    """Validate a mapping into an :class:`AuditSpec`, reporting every problem.
+
+    Raises
+    ------
+    SpecError
+        With one entry per problem (see :meth:`SpecError.many`), each with YAML line.
+    """
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise SpecError(
+            "the spec must be a YAML mapping (key: value lines)",
+            path=path,
+            line=1 if path else None,
+            fix="start from audits/ or the README's example spec",
+        )
+    payload = dict(data)
+    if base_dir is not None:
+        payload["_base_dir"] = str(base_dir)
+    if path is not None:
+        payload["_source"] = str(path)
+    try:
+        spec = AuditSpec.model_validate(payload)
+    except ValidationError as exc:
+        raise SpecError.many([_to_spec_error(e, path, lines) for e in exc.errors()]) from None
+    spec._lines = dict(lines)
+    return spec
+
+
+def validation_to_spec_error(
+    exc: ValidationError, spec: AuditSpec, prefix: tuple[str | int, ...]
+) -> SpecError:
+    """Turn a plugin's options ``ValidationError`` into a located :class:`SpecError`."""
+    return SpecError.many(
+        [_to_spec_error({**e, "loc": (*prefix, *e["loc"])}, spec.source_, spec._lines)
+         for e in exc.errors()]
+    )
+
+
+_FIXES = {
+    "extra_forbidden": "remove it, or check its spelling against the README's spec reference",
+    "missing": "add it (see the README's spec reference)",
+    "float_parsing": "write a number, e.g. 0.8",
+    "float_type": "write a number, e.g. 0.8",
+    "int_parsing": "write a whole number",
+    "literal_error": None,
+    "bool_parsing": "write true or false",
+}
+
+
+def _to_spec_error(err: Any, path: str | Path | None, lines: dict[Loc, int]) -> SpecError:
+    loc = tuple(err["loc"])
+    etype = err["type"]
+    msg = err["msg"]
+    if etype == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif etype == "extra_forbidden":
+        msg = "unknown key"
+    elif etype == "missing":
+        msg = "required key is missing"
+    elif etype == "literal_error":
+        msg = f"{msg}, got {err.get('input')!r}"
+    elif "input" in err and etype.endswith(("parsing", "_type")):
+        msg = f"{msg}, got {err['input']!r}"
+    return SpecError(msg, path=path, line=line_of(lines, loc), field=dotted(loc) or None,
+                     fix=_FIXES.get(etype))
+
+
+def load_spec(path: str | Path) -> AuditSpec:
+    """Read and validate an audit spec file.
+
+    Parameters
+    ----------
+    path
+        The YAML file. Relative paths inside it resolve against its folder.
+
+    Raises
+    ------
+    SpecError
+        When the file is missing, is not YAML, or does not validate (every problem listed).
+    """
+    p = Path(path)
+    data, lines = load_yaml_with_lines(p)
+    if data is None:
+        raise SpecError("the spec is empty", path=p, fix="start from a file in audits/")
+    return spec_from_dict(data, path=p, lines=lines, base_dir=p.resolve().parent)
+
+
+def spec_sha256(spec: AuditSpec) -> str:
+    """sha256 of the spec file's bytes, or of the canonical JSON of a spec built in code."""
+    if spec.source_ and Path(spec.source_).is_file():
+        return hashlib.sha256(Path(spec.source_).read_bytes()).hexdigest()
+    return hashlib.sha256(spec.canonical_json().encode()).hexdigest()
