@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from fairaudit._version import __version__
 from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns, normalise_values
-from fairaudit.errors import FairauditError, InputError, InternalError
+from fairaudit.errors import FairauditError, InputError, InternalError, PluginError
 from fairaudit.gate import evaluate_gates, overall_status
 from fairaudit.metrics.counts import CONFUSION, CellCounts, count_cells
 from fairaudit.metrics.disparity import UNKNOWN, between_groups, choose_reference, compare
@@ -133,7 +133,10 @@ def _reader_for(spec: AuditSpec, path: Path, registry: Registry) -> DataReader:
 
 
 def _load_model(spec: AuditSpec, registry: Registry) -> Model:
-    cls = registry.get("model_loader", spec.model.loader)
+    try:
+        cls = registry.get("model_loader", spec.model.loader)
+    except PluginError as exc:
+        raise spec.error(exc.problem, loc=("model", "loader"), fix=exc.fix) from None
     loader: ModelLoader = cls()
     try:
         options = cls.Options.model_validate(spec.model.options)  # type: ignore[attr-defined]
@@ -186,7 +189,7 @@ def _protected_values(
     n_missing = int(missing.sum())
     if n_missing and attr.missing == "error":
         raise InputError(
-            f"protected attribute {attr.name!r} has {n_missing} missing value(s) in this batch",
+            f"protected attribute {attr.name!r} has missing values",
             file=file,
             column=col,
             fix=f"fill them, or set `missing: unknown` on protected[{index}] to audit them "
@@ -291,7 +294,12 @@ def count(
         for i, p in enumerate(spec.protected):
             values, n_missing = _protected_values(batch[p.source_column], p, i, spec, data_path)
             protected[p.name] = values
-        prediction = model.predict(batch)
+        try:
+            prediction = model.predict(batch)
+        except InputError as exc:
+            if exc.file is None:
+                exc.file = str(data_path)
+            raise
         decision = np.asarray(prediction.decision)
         if decision.shape != (n,):
             raise InputError(
@@ -317,6 +325,8 @@ def count(
         y = binary_decision(
             lab[keep], what="the label", positive=spec.data.positive_label,
             file=str(data_path), column=spec.data.label,
+            fix="the label must be 1 (truly eligible/positive) or 0; map it, or set "
+            "data.positive_label to the value meaning positive",
         )
         for p in spec.protected:
             unknown[p.name] += int((protected[p.name][keep] == UNKNOWN).sum())
@@ -365,7 +375,7 @@ def _check_attributes(spec: AuditSpec, counts: CellCounts) -> None:
                 f"protected attribute {p.name!r} has "
                 f"{'a single value ' + repr(known[0]) if known else 'no known value'} "
                 "in the audited rows: there are no groups to compare",
-                file=spec.data.path,
+                file=str(spec.base_dir / spec.data.path),
                 column=p.source_column,
                 fix=f"remove protected[{i}] ({p.name}) from the spec, or audit data with "
                 "more than one group",

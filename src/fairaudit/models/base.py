@@ -142,12 +142,15 @@ def binary_decision(
     positive: Any = None,
     file: str | None = None,
     column: str | None = None,
+    fix: str | None = None,
 ) -> np.ndarray:
     """Turn model or data output into a 0/1 ``int8`` array, refusing anything non-binary.
 
     Accepted without ``positive``: booleans, the numbers 0 and 1, and the strings
     ``0/1``, ``true/false``, ``yes/no``. With ``positive``, that value is 1 and every
     other value 0 — but only if there are at most two distinct values.
+
+    ``fix`` replaces the generic advice in the error message.
 
     Raises
     ------
@@ -172,7 +175,7 @@ def binary_decision(
                 f"{what} has {len(uniq)} distinct values {_show(uniq)}; expected two",
                 file=file,
                 column=column,
-                fix="a decision/label must be binary: map it to 0/1 before the audit",
+                fix=fix or "a decision/label must be binary: map it to 0/1 before the audit",
             )
         pos = {positive, str(positive)}
         return np.fromiter((v in pos for v in arr), dtype="int8", count=len(arr))
@@ -185,7 +188,7 @@ def binary_decision(
                 f"{what} must be 0/1 but has values {_show(pd.unique(arr[bad]))}",
                 file=file,
                 column=column,
-                fix="map it to 0/1, or, for a score, give a threshold",
+                fix=fix or "map it to 0/1, or, for a score, give a threshold",
             )
         return arr.astype("int8")
     lowered = {str(v).strip().lower() for v in uniq}
@@ -197,7 +200,7 @@ def binary_decision(
         f"{what} is not binary: values {_show(uniq)}",
         file=file,
         column=column,
-        fix="say which value means 'selected'/'positive' (e.g. positive_label: 'yes')",
+        fix=fix or "say which value means 'selected'/'positive' (e.g. positive: 'yes')",
     )
 
 
