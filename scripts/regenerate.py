@@ -1,7 +1,7 @@
 """Regenerate committed generated files; ``--check`` fails (exit 1) when any has drifted.
 
-    python scripts/regenerate.py          # rewrite them
-    python scripts/regenerate.py --check  # CI: compare only
+python scripts/regenerate.py          # rewrite them
+python scripts/regenerate.py --check  # CI: compare only
 """
 
 from __future__ import annotations

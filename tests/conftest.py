@@ -35,8 +35,17 @@ def make_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     decision = np.where(label == 1, hit, rng.random(n) < 0.1).astype(int)
     score = np.clip(decision * 0.5 + rng.random(n) * 0.5, 0, 1).round(4)
     weight = rng.uniform(0.5, 3.0, size=n).round(3)
-    return pd.DataFrame({"id": np.arange(n), "sex": sex, "area": area, "eligible": label,
-                         "granted": decision, "score": score, "weight": weight})
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "sex": sex,
+            "area": area,
+            "eligible": label,
+            "granted": decision,
+            "score": score,
+            "weight": weight,
+        }
+    )
 
 
 @pytest.fixture

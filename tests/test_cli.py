@@ -49,8 +49,10 @@ def test_failing_gate_exits_1_and_writes_results(tmp_path, cli) -> None:
 
 
 def test_passing_gates_exit_0(tmp_path, cli) -> None:
-    gates = [{"id": "size", "metric": "n", "min": 10},
-             {"id": "loose", "metric": "exclusion_error", "measure": "ratio", "max": 10}]
+    gates = [
+        {"id": "size", "metric": "n", "min": 10},
+        {"id": "loose", "metric": "exclusion_error", "measure": "ratio", "max": 10},
+    ]
     spec = _setup(tmp_path, base_spec(gates=gates))
     res = cli("check", str(spec))
     assert res.exit_code == 0, res.output
@@ -70,8 +72,9 @@ def test_insufficient_evidence_policy(tmp_path, cli) -> None:
     res = cli("check", str(warn), "--json", "-")
     assert res.exit_code == 0, res.output
     assert '"status": "insufficient_evidence"' in res.stdout
-    fail = _setup(tmp_path, base_spec(gates=gates, min_group_size=100_000,
-                                      insufficient_evidence="fail"))
+    fail = _setup(
+        tmp_path, base_spec(gates=gates, min_group_size=100_000, insufficient_evidence="fail")
+    )
     assert cli("check", str(fail)).exit_code == 1
 
 
@@ -90,12 +93,25 @@ def test_internal_error_exits_3(tmp_path, cli, monkeypatch) -> None:
 
 
 def test_json_and_junit_outputs(tmp_path, cli) -> None:
-    spec = _setup(tmp_path, base_spec(gates=[
-        {"id": "fnr-ratio", "metric": "exclusion_error", "measure": "ratio", "max": 1.25},
-        {"id": "size", "metric": "n", "min": 10},
-    ]))
-    res = cli("check", str(spec), "--json", str(tmp_path / "r.json"), "--junit",
-              str(tmp_path / "j.xml"), "--out", str(tmp_path / "o"))
+    spec = _setup(
+        tmp_path,
+        base_spec(
+            gates=[
+                {"id": "fnr-ratio", "metric": "exclusion_error", "measure": "ratio", "max": 1.25},
+                {"id": "size", "metric": "n", "min": 10},
+            ]
+        ),
+    )
+    res = cli(
+        "check",
+        str(spec),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert res.exit_code == 1
     data = json.loads((tmp_path / "r.json").read_text())
     assert (tmp_path / "o" / "results.json").read_text() == (tmp_path / "r.json").read_text()
@@ -119,9 +135,22 @@ def test_same_inputs_give_byte_identical_results(tmp_path, cli) -> None:
 
 def test_quick_mode_decision(tmp_path, cli) -> None:
     make_frame().to_csv(tmp_path / "d.csv", index=False)
-    res = cli("check", "--data", "d.csv", "--label", "eligible", "--decision", "granted",
-              "--protected", "sex,area", "--reference", "area=urban", "--intersections",
-              "--json", "r.json")
+    res = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--decision",
+        "granted",
+        "--protected",
+        "sex,area",
+        "--reference",
+        "area=urban",
+        "--intersections",
+        "--json",
+        "r.json",
+    )
     assert res.exit_code in (0, 1), res.output
     data = json.loads((tmp_path / "r.json").read_text())
     refs = {tuple(r["attributes"]): r for r in data["references"]}
@@ -138,10 +167,34 @@ def test_quick_mode_score_threshold_equals_decision(tmp_path, cli) -> None:
     df = make_frame()
     df["dec"] = (df["score"] >= 0.5).astype(int)
     df.to_csv(tmp_path / "d.csv", index=False)
-    a = cli("check", "--data", "d.csv", "--label", "eligible", "--score", "score",
-            "--threshold", "0.5", "--protected", "area", "--json", "a.json")
-    b = cli("check", "--data", "d.csv", "--label", "eligible", "--decision", "dec",
-            "--protected", "area", "--json", "b.json")
+    a = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--score",
+        "score",
+        "--threshold",
+        "0.5",
+        "--protected",
+        "area",
+        "--json",
+        "a.json",
+    )
+    b = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--decision",
+        "dec",
+        "--protected",
+        "area",
+        "--json",
+        "b.json",
+    )
     assert a.exit_code == b.exit_code
     ga = json.loads((tmp_path / "a.json").read_text())["groups"]
     gb = json.loads((tmp_path / "b.json").read_text())["groups"]
@@ -150,9 +203,23 @@ def test_quick_mode_score_threshold_equals_decision(tmp_path, cli) -> None:
 
 def test_quick_mode_punitive_and_custom_gate(tmp_path, cli) -> None:
     make_frame().to_csv(tmp_path / "d.csv", index=False)
-    res = cli("check", "--data", "d.csv", "--label", "eligible", "--decision", "granted",
-              "--protected", "area", "--intervention", "punitive",
-              "--gate", "false_positive_rate difference <= 0.05", "--json", "r.json")
+    res = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--decision",
+        "granted",
+        "--protected",
+        "area",
+        "--intervention",
+        "punitive",
+        "--gate",
+        "false_positive_rate difference <= 0.05",
+        "--json",
+        "r.json",
+    )
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["headline_metric"] == "false_positive_rate"
     assert {c["id"] for c in data["checks"]} == {"gate-1-false_positive_rate-difference"}
@@ -174,8 +241,7 @@ def _bad_cases():
     cases.append(("unknown-key", s, None, ["colour: unknown key", "fix:"]))
     s = base_spec()
     s["protected"] = [{"name": "sex"}, {"name": "regoin"}]
-    cases.append(("missing-column", s, None, ["missing column", "'regoin'",
-                                              "protected[1].column"]))
+    cases.append(("missing-column", s, None, ["missing column", "'regoin'", "protected[1].column"]))
     d = df.copy()
     d.loc[0, "eligible"] = 2
     cases.append(("non-binary-label", base_spec(), d, ["label", "'eligible'", "fix:"]))
@@ -199,8 +265,7 @@ def _bad_cases():
     cases.append(("single-value-attribute", base_spec(), d, ["single value 'female'", "sex"]))
     s = base_spec()
     s["protected"] = [{"name": "sex"}, {"name": "area", "reference": "suburban"}]
-    cases.append(("missing-reference", s, None, ["protected[1].reference", "'suburban'",
-                                                 "urban"]))
+    cases.append(("missing-reference", s, None, ["protected[1].reference", "'suburban'", "urban"]))
     d = df.copy()
     d.loc[5, "sex"] = np.nan
     s = base_spec()
@@ -264,14 +329,47 @@ def test_spec_errors_carry_yaml_lines(tmp_path, cli) -> None:
 def test_usage_errors_exit_2(tmp_path, cli) -> None:
     make_frame().to_csv(tmp_path / "d.csv", index=False)
     assert cli("check").exit_code == 2
-    res = cli("check", "--data", "d.csv", "--label", "eligible", "--score", "score",
-              "--threshold", "abc", "--protected", "area")
+    res = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--score",
+        "score",
+        "--threshold",
+        "abc",
+        "--protected",
+        "area",
+    )
     assert res.exit_code == 2 and "abc" in res.stderr
-    res = cli("check", "--data", "d.csv", "--label", "eligible", "--decision", "granted",
-              "--protected", "area", "--reference", "area")
+    res = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--decision",
+        "granted",
+        "--protected",
+        "area",
+        "--reference",
+        "area",
+    )
     assert res.exit_code == 2 and "COL=VALUE" in res.stderr
-    res = cli("check", "--data", "d.csv", "--label", "eligible", "--decision", "granted",
-              "--protected", "area", "--gate", "fnr is bad")
+    res = cli(
+        "check",
+        "--data",
+        "d.csv",
+        "--label",
+        "eligible",
+        "--decision",
+        "granted",
+        "--protected",
+        "area",
+        "--gate",
+        "fnr is bad",
+    )
     assert res.exit_code == 2 and "METRIC MEASURE OP NUMBER" in res.stderr
     assert cli("check", "nope.yaml").exit_code == 2
 

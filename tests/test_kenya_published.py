@@ -26,11 +26,13 @@ def _published_matrices() -> dict[str, dict[str, int]]:
         for row in csv.DictReader(fh):
             area, kind = row["Sector"], row[""]
             if kind == "Actually Poor":
-                out.setdefault(area, {}).update(tp=int(row["Predicted Poor"]),
-                                                fn=int(row["Predicted Not Poor"]))
+                out.setdefault(area, {}).update(
+                    tp=int(row["Predicted Poor"]), fn=int(row["Predicted Not Poor"])
+                )
             elif kind == "Actually Not Poor":
-                out.setdefault(area, {}).update(fp=int(row["Predicted Poor"]),
-                                                tn=int(row["Predicted Not Poor"]))
+                out.setdefault(area, {}).update(
+                    fp=int(row["Predicted Poor"]), tn=int(row["Predicted Not Poor"])
+                )
     return out
 
 
@@ -61,8 +63,12 @@ def test_verdicts_and_disparities(result) -> None:
     assert rural.disparities["exclusion_error"].ratio == pytest.approx((400 / 929) / (123 / 414))
     assert rural.disparities["exclusion_error"].difference == pytest.approx(400 / 929 - 123 / 414)
     verdicts = {c.id: c.verdict for c in result.checks}
-    assert verdicts == {"exclusion-error-ratio": "fail", "exclusion-error-difference": "fail",
-                        "selection-impact-ratio": "pass", "group-size": "pass"}
+    assert verdicts == {
+        "exclusion-error-ratio": "fail",
+        "exclusion-error-difference": "fail",
+        "selection-impact-ratio": "pass",
+        "group-size": "pass",
+    }
     assert result.status == "fail"
     assert result.references[0].group == {"area": "Urban"}
 

@@ -21,21 +21,30 @@ def test_all_is_sorted_and_resolves() -> None:
         assert getattr(fairaudit, name) is not None
 
 
-@pytest.mark.parametrize("module,heavy", [
-    ("fairaudit", ["pandas", "numpy", "sklearn", "mlflow", "pydantic"]),
-    ("fairaudit.cli", ["pandas", "sklearn", "mlflow", "onnxruntime", "fairlearn"]),
-    ("fairaudit.plugins", ["pandas", "sklearn", "mlflow"]),
-])
+@pytest.mark.parametrize(
+    "module,heavy",
+    [
+        ("fairaudit", ["pandas", "numpy", "sklearn", "mlflow", "pydantic"]),
+        ("fairaudit.cli", ["pandas", "sklearn", "mlflow", "onnxruntime", "fairlearn"]),
+        ("fairaudit.plugins", ["pandas", "sklearn", "mlflow"]),
+    ],
+)
 def test_imports_stay_light(module: str, heavy: list[str]) -> None:
-    code = (f"import sys, {module}; bad = [m for m in {heavy!r} if m in sys.modules]; "
-            "print(','.join(bad))")
+    code = (
+        f"import sys, {module}; bad = [m for m in {heavy!r} if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
 def test_help_is_fast_and_documents_the_spec() -> None:
-    out = subprocess.run([sys.executable, "-m", "fairaudit", "check", "--help"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fairaudit", "check", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for needle in ("intervention:", "gates:", "Exit codes", "--junit", "--reference"):
         assert needle in out.stdout
 
@@ -56,8 +65,17 @@ def test_results_validate_against_the_schema(tmp_path: Path) -> None:
     data = json.loads(result.to_json())
     jsonschema.validate(data, results_json_schema())
     assert AuditResult.from_json(result.to_json()) == result
-    for key in ("schema", "status", "intervention", "n_rows", "dropped", "overall", "groups",
-                "checks", "provenance"):
+    for key in (
+        "schema",
+        "status",
+        "intervention",
+        "n_rows",
+        "dropped",
+        "overall",
+        "groups",
+        "checks",
+        "provenance",
+    ):
         assert key in data
     prov = data["provenance"]
     for key in ("fairaudit_version", "spec_sha256", "data_sha256", "model_sha256", "seed"):

@@ -29,9 +29,7 @@ def _install_plugin(site: Path) -> Path:
     (dist / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: fairaudit-example-plugin\nVersion: 1.0\n"
     )
-    (dist / "entry_points.txt").write_text(
-        "[fairaudit]\nexample = fairaudit_example_plugin\n"
-    )
+    (dist / "entry_points.txt").write_text("[fairaudit]\nexample = fairaudit_example_plugin\n")
     return site
 
 
@@ -64,17 +62,25 @@ def test_entry_point_plugin_runs_an_audit_and_is_listed(tmp_path) -> None:
     exe = shutil.which("fairaudit", path=str(Path(sys.executable).parent))
     assert exe, "the fairaudit console script is installed next to the interpreter"
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "100"}
-    listed = subprocess.run([exe, "plugins"], capture_output=True, text=True, env=env,
-                            check=True)
+    listed = subprocess.run([exe, "plugins"], capture_output=True, text=True, env=env, check=True)
     assert "denial_column" in listed.stdout and "fairaudit-example-plugin" in listed.stdout
-    run = subprocess.run([exe, "check", "audit.yaml", "--json", "r.json", "-q"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    run = subprocess.run(
+        [exe, "check", "audit.yaml", "--json", "r.json", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert run.returncode in (0, 1), run.stderr
     # the same audit with the built-in column loader gives the same counts
     spec["model"] = {"loader": "column", "decision": "granted"}
     (tmp_path / "audit2.yaml").write_text(yaml.safe_dump(spec))
-    subprocess.run([exe, "check", "audit2.yaml", "--json", "r2.json", "-q"], env=env,
-                   cwd=tmp_path, capture_output=True)
+    subprocess.run(
+        [exe, "check", "audit2.yaml", "--json", "r2.json", "-q"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+    )
     a = json.loads((tmp_path / "r.json").read_text())
     b = json.loads((tmp_path / "r2.json").read_text())
     assert [g["counts"] for g in a["groups"]] == [g["counts"] for g in b["groups"]]

@@ -37,15 +37,17 @@ def build(source: Path = SOURCE) -> list[dict[str, object]]:
             actual = float(rec["Actual Consumption (KES)"])
             predicted = float(rec["Predicted Consumption (KES)"])
             line = POVERTY_LINE_KES[area]
-            rows.append({
-                "household_id": f"KCHS-{i:05d}",
-                "area": area,
-                "actual_consumption_kes": round(actual, 2),
-                "predicted_consumption_kes": round(predicted, 2),
-                "poverty_line_kes": line,
-                "actually_poor": int(actual < line),
-                "predicted_poor": int(predicted < line),
-            })
+            rows.append(
+                {
+                    "household_id": f"KCHS-{i:05d}",
+                    "area": area,
+                    "actual_consumption_kes": round(actual, 2),
+                    "predicted_consumption_kes": round(predicted, 2),
+                    "poverty_line_kes": line,
+                    "actually_poor": int(actual < line),
+                    "predicted_poor": int(predicted < line),
+                }
+            )
     return rows
 
 

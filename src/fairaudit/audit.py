@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def run_audit(
 
 
 def _reader_for(spec: AuditSpec, path: Path, registry: Registry) -> DataReader:
-    fmt = spec.data.format
+    fmt: str | None = spec.data.format
     if fmt is None:
         name = path.name.lower()
         for comp in registry.components("data_reader"):
@@ -129,7 +130,8 @@ def _reader_for(spec: AuditSpec, path: Path, registry: Registry) -> DataReader:
             fix="add `format: csv` or `format: parquet` under data",
         )
     cls = registry.get("data_reader", fmt)
-    return cls()  # type: ignore[no-any-return]
+    reader: DataReader = cls()
+    return reader
 
 
 def _load_model(spec: AuditSpec, registry: Registry) -> Model:
@@ -153,9 +155,9 @@ def _bin_labels(attr: ProtectedAttribute) -> list[str]:
     edges = attr.bins
     if all(float(e).is_integer() for e in edges):
         e = [int(x) for x in edges]
-        inner = [f"{a}–{b - 1}" if b - 1 > a else f"{a}" for a, b in zip(e, e[1:], strict=False)]
+        inner = [f"{a}–{b - 1}" if b - 1 > a else f"{a}" for a, b in pairwise(e)]
         return [f"<{e[0]}", *inner, f"{e[-1]}+"]
-    inner = [f"[{a:g}, {b:g})" for a, b in zip(edges, edges[1:], strict=False)]
+    inner = [f"[{a:g}, {b:g})" for a, b in pairwise(edges)]
     return [f"<{edges[0]:g}", *inner, f"≥{edges[-1]:g}"]
 
 
@@ -184,8 +186,9 @@ def _protected_values(
         values, missing = normalise_values(series)
         if attr.labels:
             mapping = {str(k): v for k, v in attr.labels.items()}
-            values = np.array([mapping.get(v, v) if v is not None else None for v in values],
-                              dtype=object)
+            values = np.array(
+                [mapping.get(v, v) if v is not None else None for v in values], dtype=object
+            )
     n_missing = int(missing.sum())
     if n_missing and attr.missing == "error":
         raise InputError(
@@ -214,7 +217,11 @@ def _protected_values(
 
 
 def _iter_prepared(
-    spec: AuditSpec, model: Model, reader: DataReader, path: Path, columns: list[str],
+    spec: AuditSpec,
+    model: Model,
+    reader: DataReader,
+    path: Path,
+    columns: list[str],
     batch_rows: int,
 ) -> Iterator[pd.DataFrame]:
     text_cols = [p.source_column for p in spec.protected if p.bins is None]
@@ -292,8 +299,7 @@ def count(
             weight = w
         protected = {}
         for i, p in enumerate(spec.protected):
-            values, n_missing = _protected_values(batch[p.source_column], p, i, spec, data_path)
-            protected[p.name] = values
+            protected[p.name], _ = _protected_values(batch[p.source_column], p, i, spec, data_path)
         try:
             prediction = model.predict(batch)
         except InputError as exc:
@@ -308,10 +314,7 @@ def count(
                 column=None,
                 fix="the model must return one decision per row",
             )
-        if decision.dtype.kind == "f":
-            d_missing = np.isnan(decision)
-        else:
-            d_missing = np.zeros(n, dtype=bool)
+        d_missing = np.isnan(decision) if decision.dtype.kind == "f" else np.zeros(n, bool)
         dropped["missing_decision"] += int((d_missing & keep).sum())
         keep &= ~d_missing
         dvals = decision[keep]
@@ -323,8 +326,11 @@ def count(
                 fix="give a threshold for scores, or a positive class/value for labels",
             )
         y = binary_decision(
-            lab[keep], what="the label", positive=spec.data.positive_label,
-            file=str(data_path), column=spec.data.label,
+            lab[keep],
+            what="the label",
+            positive=spec.data.positive_label,
+            file=str(data_path),
+            column=spec.data.label,
             fix="the label must be 1 (truly eligible/positive) or 0; map it, or set "
             "data.positive_label to the value meaning positive",
         )
@@ -354,7 +360,7 @@ def count(
     return AuditRun(
         counts=total,
         n_rows=n_rows,
-        dropped={k: v for k, v in dropped.items()},
+        dropped=dict(dropped),
         unknown=unknown,
         model=model,
         loader=spec.model.loader,
@@ -368,7 +374,7 @@ def count(
 def _check_attributes(spec: AuditSpec, counts: CellCounts) -> None:
     """Every attribute needs two known values; every named reference must exist."""
     for i, p in enumerate(spec.protected):
-        values = [k[0] for k in counts.marginal([p.name]).keys()]
+        values = [k[0] for k in counts.marginal([p.name]).cell_keys()]
         known = sorted(v for v in values if v != UNKNOWN)
         if len(known) < 2:
             raise InputError(
@@ -409,7 +415,7 @@ def _sort_values(values: list[str], attr: ProtectedAttribute) -> list[str]:
     return sorted(values, key=key)
 
 
-def _num(x: float) -> float | None:
+def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
@@ -434,8 +440,11 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
     targeting = spec.intervention == "assistive"
     n_total = int(counts.n.sum())
 
-    def metric_values(table: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-                      dens: dict[str, np.ndarray], i: int) -> dict[str, MetricValue]:
+    def metric_values(
+        table: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        dens: dict[str, np.ndarray],
+        i: int,
+    ) -> dict[str, MetricValue]:
         out: dict[str, MetricValue] = {}
         for name in reported:
             v, lo, hi = table[name]
@@ -460,7 +469,8 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
         n=n_total,
         counts=Counts(**{c: int(tot[c]) for c in CONFUSION}),
         weighted_counts=WeightedCounts(**{c: float(tot[f"w_{c}"]) for c in CONFUSION})
-        if weighted else None,
+        if weighted
+        else None,
         metrics=metric_values(overall_table, denominators(tot_frame), 0),
     )
 
@@ -470,20 +480,29 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
     for grouping in spec.groupings():
         table = counts.marginal(grouping)
         # order the groups: attribute order of values, unknown last
-        keys = table.keys()
-        sorted_vals = {a: _sort_values(sorted({k[j] for k in keys}), attr_by_name[a])
-                       for j, a in enumerate(grouping)}
+        keys = table.cell_keys()
+        sorted_vals = {
+            a: _sort_values(sorted({k[j] for k in keys}), attr_by_name[a])
+            for j, a in enumerate(grouping)
+        }
         rank = {a: {v: i for i, v in enumerate(vs)} for a, vs in sorted_vals.items()}
-        order = sorted(range(len(keys)),
-                       key=lambda i: tuple(rank[a][keys[i][j]] for j, a in enumerate(grouping)))
+        order = sorted(
+            range(len(keys)),
+            key=lambda i: tuple(rank[a][keys[i][j]] for j, a in enumerate(grouping)),
+        )
         frame = table.frame.iloc[order]
         keys = [keys[i] for i in order]
         n = frame[list(CONFUSION)].to_numpy().sum(axis=1)
         mt = metric_table(frame, weighted=weighted, confidence=spec.confidence)
         dens = denominators(frame)
         ref = choose_reference(
-            keys, n, mt["selection_rate"][0], attributes=grouping, named=named,
-            policy=spec.reference, intervention=spec.intervention,
+            keys,
+            n,
+            mt["selection_rate"][0],
+            attributes=grouping,
+            named=named,
+            policy=spec.reference,
+            intervention=spec.intervention,
             min_group_size=spec.min_group_size,
         )
         if ref.key not in keys:
@@ -495,34 +514,44 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
                 fix="name references that occur together, or drop this intersection",
             )
         ref_i = keys.index(ref.key)
-        references.append(Reference(attributes=list(grouping),
-                                    group=dict(zip(grouping, ref.key, strict=True)),
-                                    policy=ref.policy,  # type: ignore[arg-type]
-                                    reason=ref.reason))
+        references.append(
+            Reference(
+                attributes=list(grouping),
+                group=dict(zip(grouping, ref.key, strict=True)),
+                policy=ref.policy,
+                reason=ref.reason,
+            )
+        )
         ref_attrs = dict(zip(grouping, ref.key, strict=True))
         for i, key in enumerate(keys):
             metrics = metric_values(mt, dens, i)
             disparities: dict[str, Disparity] = {}
             for name in reported:
                 d, r = compare(mt[name][0][i], mt[name][0][ref_i])
-                disparities[name] = Disparity(reference=ref_attrs, difference=_num(d),
-                                              ratio=_num(r) if r is not None else None)
+                disparities[name] = Disparity(
+                    reference=ref_attrs,
+                    difference=_num(d),
+                    ratio=_num(r) if r is not None else None,
+                )
             if targeting:
                 for alias, canonical in TARGETING_NAMES.items():
                     if canonical in disparities:
                         disparities[alias] = disparities[canonical]
             row = frame.iloc[i]
-            groups.append(GroupResult(
-                attributes=dict(zip(grouping, key, strict=True)),
-                n=int(n[i]),
-                share=float(n[i] / n_total),
-                is_reference=i == ref_i,
-                counts=Counts(**{c: int(row[c]) for c in CONFUSION}),
-                weighted_counts=WeightedCounts(**{c: float(row[f"w_{c}"]) for c in CONFUSION})
-                if weighted else None,
-                metrics=metrics,
-                disparities=disparities,
-            ))
+            groups.append(
+                GroupResult(
+                    attributes=dict(zip(grouping, key, strict=True)),
+                    n=int(n[i]),
+                    share=float(n[i] / n_total),
+                    is_reference=i == ref_i,
+                    counts=Counts(**{c: int(row[c]) for c in CONFUSION}),
+                    weighted_counts=WeightedCounts(**{c: float(row[f"w_{c}"]) for c in CONFUSION})
+                    if weighted
+                    else None,
+                    metrics=metrics,
+                    disparities=disparities,
+                )
+            )
         bg: dict[str, dict[str, float | None]] = {}
         for name in reported:
             diff, ratio = between_groups(mt[name][0])
@@ -533,7 +562,7 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
     status = overall_status(checks)
     result = AuditResult(
         name=spec.name,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         intervention=spec.intervention,
         headline_metric=headline_metric(spec.intervention),
         definitions=DEFINITIONS,
@@ -572,8 +601,11 @@ def _provenance(spec: AuditSpec, run: AuditRun) -> Provenance:
         model_sha256=model_prov.get("sha256"),
         seed=spec.seed,
         data_path=spec.data.path,
-        model={"loader": run.loader, "options": _jsonable(run.model_options),
-               **({"sha256": model_prov["sha256"]} if model_prov.get("sha256") else {})},
+        model={
+            "loader": run.loader,
+            "options": _jsonable(run.model_options),
+            **({"sha256": model_prov["sha256"]} if model_prov.get("sha256") else {}),
+        },
         versions=versions,
     )
 
@@ -604,17 +636,25 @@ def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
     head = result.headline_metric
     lines = [
         f"Audited {result.n_audited:,} of {result.n_rows:,} rows"
-        + (f" ({result.n_rows - result.n_audited:,} dropped: "
-           + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result.dropped.items() if v)
-           + ")" if result.n_rows != result.n_audited else "")
+        + (
+            f" ({result.n_rows - result.n_audited:,} dropped: "
+            + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result.dropped.items() if v)
+            + ")"
+            if result.n_rows != result.n_audited
+            else ""
+        )
         + ".",
         f"Headline harm metric: {_HUMAN.get(head, head)}; overall "
         f"{_pct(result.overall.metrics[head].value)}.",
     ]
     for p in spec.protected:
-        members = [g for g in result.groups
-                   if list(g.attributes) == [p.name] and g.n >= spec.min_group_size
-                   and g.metrics[head].value is not None]
+        members = [
+            g
+            for g in result.groups
+            if list(g.attributes) == [p.name]
+            and g.n >= spec.min_group_size
+            and g.metrics[head].value is not None
+        ]
         if len(members) < 2:
             continue
         worst = max(members, key=lambda g: g.metrics[head].value or 0.0)

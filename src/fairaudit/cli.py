@@ -97,25 +97,50 @@ def _parse_gate(text: str, i: int) -> dict[str, Any]:
     try:
         value = float(number)
     except ValueError:
-        raise click.BadParameter(f"{number!r} in {text!r} is not a number",
-                                 param_hint="--gate") from None
-    return {"id": f"gate-{i + 1}-{metric}-{measure}", "metric": metric, "measure": measure,
-            _OPS[op]: value}
+        raise click.BadParameter(
+            f"{number!r} in {text!r} is not a number", param_hint="--gate"
+        ) from None
+    return {
+        "id": f"gate-{i + 1}-{metric}-{measure}",
+        "metric": metric,
+        "measure": measure,
+        _OPS[op]: value,
+    }
 
 
 def _default_gates(intervention: str) -> list[dict[str, Any]]:
     if intervention == "assistive":
         return [
-            {"id": "selection-impact-ratio", "metric": "selection_rate", "measure": "ratio",
-             "min": 0.8, "description": "four-fifths rule on selection rates"},
-            {"id": "exclusion-error-ratio", "metric": "exclusion_error", "measure": "ratio",
-             "max": 1.25, "description": "exclusion error at most 1.25x the reference's"},
+            {
+                "id": "selection-impact-ratio",
+                "metric": "selection_rate",
+                "measure": "ratio",
+                "min": 0.8,
+                "description": "four-fifths rule on selection rates",
+            },
+            {
+                "id": "exclusion-error-ratio",
+                "metric": "exclusion_error",
+                "measure": "ratio",
+                "max": 1.25,
+                "description": "exclusion error at most 1.25x the reference's",
+            },
         ]
     return [
-        {"id": "flag-rate-ratio", "metric": "selection_rate", "measure": "ratio",
-         "max": 1.25, "description": "flag rate at most 1.25x the reference's"},
-        {"id": "false-positive-ratio", "metric": "false_positive_rate", "measure": "ratio",
-         "max": 1.25, "description": "false positive rate at most 1.25x the reference's"},
+        {
+            "id": "flag-rate-ratio",
+            "metric": "selection_rate",
+            "measure": "ratio",
+            "max": 1.25,
+            "description": "flag rate at most 1.25x the reference's",
+        },
+        {
+            "id": "false-positive-ratio",
+            "metric": "false_positive_rate",
+            "measure": "ratio",
+            "max": 1.25,
+            "description": "false positive rate at most 1.25x the reference's",
+        },
     ]
 
 
@@ -127,43 +152,100 @@ def main() -> None:
 
 @main.command("check", help=CHECK_HELP, context_settings={"max_content_width": 100})
 @click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV/Parquet file with decisions (no-spec mode).")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV/Parquet file with decisions (no-spec mode).",
+)
 @click.option("--label", help="Column with the truth (1 = truly eligible/positive).")
 @click.option("--decision", help="Column with the model's decision (1 = selected).")
 @click.option("--score", help="Column with a score; decision = score >= --threshold.")
 @click.option("--threshold", type=float, help="Threshold for --score.")
 @click.option("--protected", help="Protected attribute columns, comma-separated.")
-@click.option("--reference", multiple=True, metavar="COL=VALUE",
-              help="Reference group of an attribute (repeatable). Default: most favoured.")
+@click.option(
+    "--reference",
+    multiple=True,
+    metavar="COL=VALUE",
+    help="Reference group of an attribute (repeatable). Default: most favoured.",
+)
 @click.option("--intersections", is_flag=True, help="Also audit every combination.")
-@click.option("--intervention", type=click.Choice(["assistive", "punitive"]),
-              default=None, help="assistive (default): selection helps; punitive: it harms.")
+@click.option(
+    "--intervention",
+    type=click.Choice(["assistive", "punitive"]),
+    default=None,
+    help="assistive (default): selection helps; punitive: it harms.",
+)
 @click.option("--weight", help="Column of sample weights (no-spec mode).")
-@click.option("--gate", "gates", multiple=True, metavar='"METRIC MEASURE OP NUMBER"',
-              help="A gate for no-spec mode (repeatable); replaces the default gates.")
-@click.option("--min-group-size", type=click.IntRange(min=1), default=None,
-              help="Groups smaller than this get no verdict (default 30).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder for results.json [default: fairaudit-out/NAME].")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Also write results JSON here ('-' for standard output).")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write JUnit XML (one testcase per check) here.")
-@click.option("--exit-zero", is_flag=True,
-              help="Exit 0 when the audit ran, even if gates failed (errors still exit 2/3).")
+@click.option(
+    "--gate",
+    "gates",
+    multiple=True,
+    metavar='"METRIC MEASURE OP NUMBER"',
+    help="A gate for no-spec mode (repeatable); replaces the default gates.",
+)
+@click.option(
+    "--min-group-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Groups smaller than this get no verdict (default 30).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder for results.json [default: fairaudit-out/NAME].",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Also write results JSON here ('-' for standard output).",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML (one testcase per check) here.",
+)
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 when the audit ran, even if gates failed (errors still exit 2/3).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def check(spec: Path | None, data: Path | None, label: str | None, decision: str | None,
-          score: str | None, threshold: float | None, protected: str | None,
-          reference: tuple[str, ...], intersections: bool, intervention: str | None,
-          weight: str | None, gates: tuple[str, ...], min_group_size: int | None,
-          out: Path | None, json_path: str | None, junit_path: Path | None, exit_zero: bool,
-          quiet: bool, debug: bool) -> None:
-    quick = {"--data": data, "--label": label, "--decision": decision, "--score": score,
-             "--threshold": threshold, "--protected": protected, "--weight": weight,
-             "--reference": reference or None, "--intersections": intersections or None,
-             "--gate": gates or None}
+def check(
+    spec: Path | None,
+    data: Path | None,
+    label: str | None,
+    decision: str | None,
+    score: str | None,
+    threshold: float | None,
+    protected: str | None,
+    reference: tuple[str, ...],
+    intersections: bool,
+    intervention: str | None,
+    weight: str | None,
+    gates: tuple[str, ...],
+    min_group_size: int | None,
+    out: Path | None,
+    json_path: str | None,
+    junit_path: Path | None,
+    exit_zero: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    quick = {
+        "--data": data,
+        "--label": label,
+        "--decision": decision,
+        "--score": score,
+        "--threshold": threshold,
+        "--protected": protected,
+        "--weight": weight,
+        "--reference": reference or None,
+        "--intersections": intersections or None,
+        "--gate": gates or None,
+    }
     try:
         from fairaudit.spec import load_spec, spec_from_dict
 
@@ -180,10 +262,23 @@ def check(spec: Path | None, data: Path | None, label: str | None, decision: str
             if min_group_size is not None:
                 audit_spec = audit_spec.model_copy(update={"min_group_size": min_group_size})
         else:
-            audit_spec = spec_from_dict(_quick_spec(
-                data, label, decision, score, threshold, protected, reference, intersections,
-                intervention or "assistive", weight, gates, min_group_size,
-            ), base_dir=Path.cwd())
+            audit_spec = spec_from_dict(
+                _quick_spec(
+                    data,
+                    label,
+                    decision,
+                    score,
+                    threshold,
+                    protected,
+                    reference,
+                    intersections,
+                    intervention or "assistive",
+                    weight,
+                    gates,
+                    min_group_size,
+                ),
+                base_dir=Path.cwd(),
+            )
         result = _run_with_progress(audit_spec, quiet)
         _write_outputs(result, audit_spec, out, json_path, junit_path)
     except click.ClickException:
@@ -207,13 +302,23 @@ def check(spec: Path | None, data: Path | None, label: str | None, decision: str
     sys.exit(int(code))
 
 
-def _quick_spec(data: Path | None, label: str | None, decision: str | None,
-                score: str | None, threshold: float | None, protected: str | None,
-                reference: tuple[str, ...], intersections: bool, intervention: str,
-                weight: str | None, gates: tuple[str, ...],
-                min_group_size: int | None) -> dict[str, Any]:
-    missing = [n for n, v in (("--data", data), ("--label", label),
-                              ("--protected", protected)) if not v]
+def _quick_spec(
+    data: Path | None,
+    label: str | None,
+    decision: str | None,
+    score: str | None,
+    threshold: float | None,
+    protected: str | None,
+    reference: tuple[str, ...],
+    intersections: bool,
+    intervention: str,
+    weight: str | None,
+    gates: tuple[str, ...],
+    min_group_size: int | None,
+) -> dict[str, Any]:
+    missing = [
+        n for n, v in (("--data", data), ("--label", label), ("--protected", protected)) if not v
+    ]
     if missing:
         raise click.UsageError(
             f"give a spec file, or {', '.join(missing)} (see fairaudit check --help)"
@@ -231,8 +336,9 @@ def _quick_spec(data: Path | None, label: str | None, decision: str | None,
     refs = _parse_reference(reference)
     unknown = [c for c in refs if c not in cols]
     if unknown:
-        raise click.BadParameter(f"{unknown} not among --protected {cols}",
-                                 param_hint="--reference")
+        raise click.BadParameter(
+            f"{unknown} not among --protected {cols}", param_hint="--reference"
+        )
     model: dict[str, Any] = {"loader": "column"}
     if decision is not None:
         model["decision"] = decision
@@ -243,10 +349,10 @@ def _quick_spec(data: Path | None, label: str | None, decision: str | None,
         "intervention": intervention,
         "data": {"path": str(data), "label": label, **({"weight": weight} if weight else {})},
         "model": model,
-        "protected": [{"name": c, **({"reference": refs[c]} if c in refs else {})}
-                      for c in cols],
+        "protected": [{"name": c, **({"reference": refs[c]} if c in refs else {})} for c in cols],
         "intersections": intersections,
-        "gates": [_parse_gate(g, i) for i, g in enumerate(gates)] if gates
+        "gates": [_parse_gate(g, i) for i, g in enumerate(gates)]
+        if gates
         else _default_gates(intervention),
     }
     if min_group_size is not None:
@@ -261,22 +367,30 @@ def _run_with_progress(spec: Any, quiet: bool) -> Any:
         return run_audit(spec)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
-                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(f"auditing {spec.name}", total=None)
         update: Callable[[int], None] = lambda rows: bar.update(  # noqa: E731
-            task, description=f"auditing {spec.name}: {rows:,} rows counted")
+            task, description=f"auditing {spec.name}: {rows:,} rows counted"
+        )
         return run_audit(spec, progress=update)
 
 
-def _write_outputs(result: Any, spec: Any, out: Path | None, json_path: str | None,
-                   junit_path: Path | None) -> None:
+def _write_outputs(
+    result: Any, spec: Any, out: Path | None, json_path: str | None, junit_path: Path | None
+) -> None:
     from fairaudit.audit import safe_slug
     from fairaudit.report import junit_xml
     from fairaudit.results import atomic_write_text
 
-    folder = out or (Path(spec.output.dir) if spec.output.dir else
-                     Path("fairaudit-out") / safe_slug(spec.name))
+    folder = out or (
+        Path(spec.output.dir) if spec.output.dir else Path("fairaudit-out") / safe_slug(spec.name)
+    )
     text = result.to_json()
     atomic_write_text(folder / "results.json", text)
     if json_path == "-":
@@ -284,8 +398,9 @@ def _write_outputs(result: Any, spec: Any, out: Path | None, json_path: str | No
     elif json_path:
         atomic_write_text(json_path, text)
     if junit_path:
-        atomic_write_text(junit_path, junit_xml(
-            result, insufficient_fails=spec.insufficient_evidence == "fail"))
+        atomic_write_text(
+            junit_path, junit_xml(result, insufficient_fails=spec.insufficient_evidence == "fail")
+        )
 
 
 @main.command("plugins")

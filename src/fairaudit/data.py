@@ -90,7 +90,7 @@ class CsvReader(DataReader):
             reader = pd.read_csv(
                 path,
                 usecols=list(columns),
-                dtype=dtype,  # type: ignore[arg-type]
+                dtype=dtype,
                 chunksize=batch_rows,
                 sep=self._sep(path),
                 keep_default_na=True,
@@ -132,9 +132,7 @@ class ParquetReader(DataReader):
             yield batch.to_pandas()
 
 
-def check_columns(
-    available: Sequence[str], wanted: dict[str, str], *, file: Path | str
-) -> None:
+def check_columns(available: Sequence[str], wanted: dict[str, str], *, file: Path | str) -> None:
     """Raise one :class:`InputError` listing every wanted column that is absent.
 
     Parameters
@@ -181,6 +179,6 @@ def normalise_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     else:
         s = values.astype("string").str.strip()
         missing = missing | (s == "").fillna(False).to_numpy(dtype=bool)
-        out = s.to_numpy(dtype=object, na_value=None)
+        out = np.array(s.astype(object).where(s.notna(), None), dtype=object)
     out[missing] = None
     return out, missing

@@ -42,6 +42,35 @@ def _verdict(value: float, gate: GateSpec) -> tuple[str, str]:
     return "fail", f"above the maximum {_fmt(gate.max)}"  # type: ignore[arg-type]
 
 
+class _Maker:
+    """Builds the checks of one gate for one group (shared fields filled once)."""
+
+    def __init__(
+        self,
+        gate: GateSpec,
+        attributes: dict[str, str],
+        threshold: float | tuple[float, float],
+        operator: str,
+        n: int,
+    ) -> None:
+        self.gate, self.attributes, self.threshold = gate, attributes, threshold
+        self.operator, self.n = operator, n
+
+    def __call__(self, value: float | None, verdict: str, reason: str) -> Check:
+        return Check(
+            id=self.gate.id,
+            metric=self.gate.metric,
+            measure=self.gate.measure,
+            attributes=self.attributes,
+            value=value,
+            threshold=self.threshold,
+            operator=self.operator,
+            verdict=verdict,
+            reason=reason,
+            n=self.n,
+        )
+
+
 def _label(attrs: dict[str, str]) -> str:
     return " × ".join(f"{k}={v}" for k, v in attrs.items()) or "all groups"
 
@@ -72,16 +101,16 @@ def evaluate_gates(
     checks: list[Check] = []
     for gate in gates:
         threshold, operator = _bounds(gate)
-        metric_key = gate.metric
         wanted = tuple(gate.attributes) if gate.attributes else None
         if gate.measure.startswith("between_groups"):
             by_attrs: dict[tuple[str, ...], list[GroupResult]] = {}
             for g in groups:
                 by_attrs.setdefault(tuple(g.attributes), []).append(g)
             for attrs, members in by_attrs.items():
-                if wanted is not None and attrs != wanted:
-                    continue
-                checks.append(_between(gate, attrs, members, threshold, operator, min_group_size))
+                if wanted is None or attrs == wanted:
+                    checks.append(
+                        _between(gate, attrs, members, threshold, operator, min_group_size)
+                    )
             continue
         for g in groups:
             attrs = tuple(g.attributes)
@@ -90,41 +119,55 @@ def evaluate_gates(
             ref = ref_by_attrs.get(attrs)
             if gate.measure != "value" and ref is not None and ref.group == g.attributes:
                 continue  # a reference compared with itself says nothing
-            base = dict(id=gate.id, metric=metric_key, measure=gate.measure,
-                        attributes=g.attributes, threshold=threshold, operator=operator, n=g.n)
+            make = _Maker(gate, g.attributes, threshold, operator, g.n)
             who = _label(g.attributes)
             if gate.metric == "n":
                 verdict, why = _verdict(float(g.n), gate)
-                checks.append(Check(**base, value=float(g.n), verdict=verdict,  # type: ignore[arg-type]
-                                    reason=f"{who} has {g.n} people: {why}"))
+                checks.append(make(float(g.n), verdict, f"{who} has {g.n} people: {why}"))
+                continue
+            if g.n < min_group_size:
+                checks.append(
+                    make(
+                        None,
+                        "insufficient_evidence",
+                        f"{who} has {g.n} people, fewer than the minimum group "
+                        f"size {min_group_size}",
+                    )
+                )
                 continue
             name = gate.canonical
-            if g.n < min_group_size:
-                checks.append(Check(**base, value=None, verdict="insufficient_evidence",  # type: ignore[arg-type]
-                                    reason=f"{who} has {g.n} people, fewer than the minimum "
-                                    f"group size {min_group_size}"))
-                continue
+            value: float | None
             if gate.measure == "value":
                 value = g.metrics[name].value
                 what = gate.metric
             else:
                 ref_n = n_by_key.get((attrs, tuple(ref.group.values()))) if ref else None
                 if ref is None or ref_n is None or ref_n < min_group_size:
-                    checks.append(Check(**base, value=None, verdict="insufficient_evidence",  # type: ignore[arg-type]
-                                        reason=f"the reference group of {who} has fewer than "
-                                        f"{min_group_size} people"))
+                    checks.append(
+                        make(
+                            None,
+                            "insufficient_evidence",
+                            f"the reference group of {who} has fewer than {min_group_size} people",
+                        )
+                    )
                     continue
                 d = g.disparities[name]
                 value = d.difference if gate.measure == "difference" else d.ratio
                 what = f"{gate.metric} {gate.measure} to {_label(ref.group)}"
             if value is None or not np.isfinite(value):
-                checks.append(Check(**base, value=None, verdict="insufficient_evidence",  # type: ignore[arg-type]
-                                    reason=f"{what} is undefined for {who} (no one in its "
-                                    "denominator, or a reference rate of 0)"))
+                checks.append(
+                    make(
+                        None,
+                        "insufficient_evidence",
+                        f"{what} is undefined for {who} (no one in its "
+                        "denominator, or a reference rate of 0)",
+                    )
+                )
                 continue
             verdict, why = _verdict(float(value), gate)
-            checks.append(Check(**base, value=float(value), verdict=verdict,  # type: ignore[arg-type]
-                                reason=f"{what} for {who} is {_fmt(float(value))}: {why}"))
+            checks.append(
+                make(float(value), verdict, f"{what} for {who} is {_fmt(float(value))}: {why}")
+            )
     return checks
 
 
@@ -137,13 +180,14 @@ def _between(
     min_group_size: int,
 ) -> Check:
     big = [g for g in members if g.n >= min_group_size]
-    base = dict(id=gate.id, metric=gate.metric, measure=gate.measure,
-                attributes={a: "*" for a in attrs}, threshold=threshold, operator=operator,
-                n=sum(g.n for g in big))
+    make = _Maker(gate, dict.fromkeys(attrs, "*"), threshold, operator, sum(g.n for g in big))
     label = " × ".join(attrs)
     if len(big) < 2:
-        return Check(**base, value=None, verdict="insufficient_evidence",  # type: ignore[arg-type]
-                     reason=f"fewer than two {label} groups have {min_group_size} people")
+        return make(
+            None,
+            "insufficient_evidence",
+            f"fewer than two {label} groups have {min_group_size} people",
+        )
     values = np.array(
         [np.nan if (v := g.metrics[gate.canonical].value) is None else v for g in big],
         dtype="float64",
@@ -151,12 +195,16 @@ def _between(
     diff, ratio = between_groups(values)
     value = diff if gate.measure == "between_groups_difference" else ratio
     if value is None:
-        return Check(**base, value=None, verdict="insufficient_evidence",  # type: ignore[arg-type]
-                     reason=f"{gate.metric} is undefined across the {label} groups")
+        return make(
+            None, "insufficient_evidence", f"{gate.metric} is undefined across the {label} groups"
+        )
     verdict, why = _verdict(value, gate)
-    return Check(**base, value=value, verdict=verdict,  # type: ignore[arg-type]
-                 reason=f"{gate.metric} {gate.measure.replace('_', ' ')} over {len(big)} "
-                 f"{label} groups with at least {min_group_size} people is {_fmt(value)}: {why}")
+    return make(
+        value,
+        verdict,
+        f"{gate.metric} {gate.measure.replace('_', ' ')} over {len(big)} {label} "
+        f"groups with at least {min_group_size} people is {_fmt(value)}: {why}",
+    )
 
 
 def overall_status(checks: Sequence[Check]) -> str:

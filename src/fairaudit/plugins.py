@@ -138,7 +138,8 @@ class Registry:
                             fix="uninstall one of them",
                         )
                     doc = getattr(cls, "description", "") or (cls.__doc__ or "").strip()
-                    found[name] = Component(kind, name, cls, provider, doc.splitlines()[0] if doc else "")
+                    first = doc.splitlines()[0] if doc else ""
+                    found[name] = Component(kind, name, cls, provider, first)
             self._components[kind] = dict(sorted(found.items()))
 
     def components(self, kind: str | None = None) -> list[Component]:

@@ -46,8 +46,9 @@ def render_summary(result: AuditResult, console: Console, *, max_groups: int = 6
     )
     status = Text(_WORD[result.status], style=_STYLE[result.status])
     title = Text.assemble(("fairaudit ", "bold"), (result.name, "bold cyan"), " — ", status)
-    console.print(Panel(Group(*[Text(line) for line in result.summary[:2]]), title=title,
-                        expand=True))
+    console.print(
+        Panel(Group(*[Text(line) for line in result.summary[:2]]), title=title, expand=True)
+    )
     verdicts = _verdicts_by_group(result.checks)
     by_attrs: dict[tuple[str, ...], list[GroupResult]] = {}
     for g in result.groups:
@@ -57,8 +58,9 @@ def render_summary(result: AuditResult, console: Console, *, max_groups: int = 6
         if shown >= max_groups:
             console.print(f"[dim]… {len(result.groups) - shown} more groups in results.json[/]")
             break
-        table = Table(title=" × ".join(attrs), title_justify="left", expand=False,
-                      header_style="bold")
+        table = Table(
+            title=" × ".join(attrs), title_justify="left", expand=False, header_style="bold"
+        )
         table.add_column("group", overflow="fold", max_width=34)
         table.add_column("n", justify="right")
         table.add_column("selected", justify="right")
@@ -79,8 +81,15 @@ def render_summary(result: AuditResult, console: Console, *, max_groups: int = 6
                 if k:
                     marks.append(f"{_MARK[v]}{k if k > 1 else ''} ", style=_STYLE[v])
             label = _group_label(g) + (" (ref)" if g.is_reference else "")
-            table.add_row(label, f"{g.n:,}", _pct(g.metrics["selection_rate"].value),
-                          _pct(m.value), ci, _ratio(g.disparities[head].ratio), marks)
+            table.add_row(
+                label,
+                f"{g.n:,}",
+                _pct(g.metrics["selection_rate"].value),
+                _pct(m.value),
+                ci,
+                _ratio(g.disparities[head].ratio),
+                marks,
+            )
         console.print(table)
     failed = [c for c in result.checks if c.verdict == "fail"]
     if failed:
@@ -107,8 +116,9 @@ def junit_xml(result: AuditResult, *, insufficient_fails: bool = False) -> str:
     )
     for c in result.checks:
         group = " × ".join(f"{k}={v}" for k, v in c.attributes.items())
-        case = ET.SubElement(suite, "testcase", classname=f"fairaudit.{result.name}.{c.id}",
-                             name=group or c.id)
+        case = ET.SubElement(
+            suite, "testcase", classname=f"fairaudit.{result.name}.{c.id}", name=group or c.id
+        )
         if c.verdict == "fail" or (c.verdict == "insufficient_evidence" and insufficient_fails):
             el = ET.SubElement(case, "failure", type=c.verdict, message=c.reason)
             el.text = c.reason
@@ -117,5 +127,6 @@ def junit_xml(result: AuditResult, *, insufficient_fails: bool = False) -> str:
     suites = ET.Element("testsuites", name="fairaudit")
     suites.append(suite)
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-        suites, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )

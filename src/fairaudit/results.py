@@ -21,9 +21,9 @@ __all__ = [
     "Check",
     "Counts",
     "Disparity",
-    "WeightedCounts",
     "GroupResult",
     "MetricValue",
+    "WeightedCounts",
     "atomic_write_text",
     "results_json_schema",
 ]
@@ -133,7 +133,7 @@ class Provenance(_Model):
 class AuditResult(_Model):
     """Everything an audit found (no row-level data)."""
 
-    schema_: Literal["fairaudit.results/1"] = Field(SCHEMA_ID, alias="schema")
+    schema_: Literal["fairaudit.results/1"] = Field("fairaudit.results/1", alias="schema")
     name: str
     status: Verdict
     intervention: Literal["assistive", "punitive"]
@@ -158,12 +158,15 @@ class AuditResult(_Model):
 
     def to_json(self) -> str:
         """Canonical JSON: same result, same bytes."""
-        return json.dumps(
-            self.model_dump(mode="json", by_alias=True),
-            indent=2,
-            ensure_ascii=False,
-            allow_nan=False,
-        ) + "\n"
+        return (
+            json.dumps(
+                self.model_dump(mode="json", by_alias=True),
+                indent=2,
+                ensure_ascii=False,
+                allow_nan=False,
+            )
+            + "\n"
+        )
 
     @classmethod
     def from_json(cls, text: str) -> AuditResult:

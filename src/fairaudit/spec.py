@@ -224,11 +224,13 @@ class AuditSpec(_Strict):
     source_: str | None = Field(None, alias="_source", exclude=True)
     _lines: dict[Loc, int] = PrivateAttr(default_factory=dict)
 
-    def error(self, problem: str, *, loc: tuple[str | int, ...], fix: str | None = None
-              ) -> SpecError:
+    def error(
+        self, problem: str, *, loc: tuple[str | int, ...], fix: str | None = None
+    ) -> SpecError:
         """A :class:`SpecError` about the field at ``loc``, with its YAML line."""
-        return SpecError(problem, path=self.source_, line=line_of(self._lines, loc),
-                         field=dotted(loc), fix=fix)
+        return SpecError(
+            problem, path=self.source_, line=line_of(self._lines, loc), field=dotted(loc), fix=fix
+        )
 
     @field_validator("metrics")
     @classmethod
@@ -345,8 +347,10 @@ def validation_to_spec_error(
 ) -> SpecError:
     """Turn a plugin's options ``ValidationError`` into a located :class:`SpecError`."""
     return SpecError.many(
-        [_to_spec_error({**e, "loc": (*prefix, *e["loc"])}, spec.source_, spec._lines)
-         for e in exc.errors()]
+        [
+            _to_spec_error({**e, "loc": (*prefix, *e["loc"])}, spec.source_, spec._lines)
+            for e in exc.errors()
+        ]
     )
 
 
@@ -375,8 +379,9 @@ def _to_spec_error(err: Any, path: str | Path | None, lines: dict[Loc, int]) -> 
         msg = f"{msg}, got {err.get('input')!r}"
     elif "input" in err and etype.endswith(("parsing", "_type")):
         msg = f"{msg}, got {err['input']!r}"
-    return SpecError(msg, path=path, line=line_of(lines, loc), field=dotted(loc) or None,
-                     fix=_FIXES.get(etype))
+    return SpecError(
+        msg, path=path, line=line_of(lines, loc), field=dotted(loc) or None, fix=_FIXES.get(etype)
+    )
 
 
 def load_spec(path: str | Path) -> AuditSpec:

@@ -19,25 +19,35 @@ from fairaudit.metrics.uncertainty import effective_n, wilson_interval
 
 @settings(max_examples=50, deadline=None)
 @given(
-    st.lists(st.tuples(st.sampled_from("xyz"), st.sampled_from("pq"), st.integers(0, 1),
-                       st.integers(0, 1)), min_size=1, max_size=200),
+    st.lists(
+        st.tuples(
+            st.sampled_from("xyz"), st.sampled_from("pq"), st.integers(0, 1), st.integers(0, 1)
+        ),
+        min_size=1,
+        max_size=200,
+    ),
     st.integers(1, 199),
 )
 def test_chunks_add_up_to_the_whole(rows, cut) -> None:
     df = pd.DataFrame(rows, columns=["a", "b", "y", "d"])
-    whole = count_cells({"a": df.a.to_numpy(), "b": df.b.to_numpy()}, df.y.to_numpy(),
-                        df.d.to_numpy())
+    whole = count_cells(
+        {"a": df.a.to_numpy(), "b": df.b.to_numpy()}, df.y.to_numpy(), df.d.to_numpy()
+    )
     parts = CellCounts.empty(["a", "b"])
     for chunk in (df.iloc[:cut], df.iloc[cut:]):
-        parts = parts + count_cells({"a": chunk.a.to_numpy(), "b": chunk.b.to_numpy()},
-                                    chunk.y.to_numpy(), chunk.d.to_numpy())
+        parts = parts + count_cells(
+            {"a": chunk.a.to_numpy(), "b": chunk.b.to_numpy()},
+            chunk.y.to_numpy(),
+            chunk.d.to_numpy(),
+        )
     left = whole.frame.sort_index()
     right = parts.frame.sort_index()
     pd.testing.assert_frame_equal(left, right, check_dtype=False)
     # marginals are sums over cells, equal to counting the attribute alone
     direct = count_cells({"a": df.a.to_numpy()}, df.y.to_numpy(), df.d.to_numpy())
-    pd.testing.assert_frame_equal(parts.marginal(["a"]).frame.sort_index(),
-                                  direct.frame.sort_index(), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        parts.marginal(["a"]).frame.sort_index(), direct.frame.sort_index(), check_dtype=False
+    )
     assert int(parts.n.sum()) == len(df)
 
 
@@ -82,8 +92,9 @@ def test_undefined_rates_are_nan_not_zero() -> None:
     assert fnr[0][1] == 0.0
 
 
-@pytest.mark.parametrize("k,n", [(0, 1), (0, 10), (1, 10), (5, 10), (10, 10), (3, 97),
-                                 (412, 1117), (999, 1000)])
+@pytest.mark.parametrize(
+    "k,n", [(0, 1), (0, 10), (1, 10), (5, 10), (10, 10), (3, 97), (412, 1117), (999, 1000)]
+)
 def test_wilson_equals_scipy(k: int, n: int) -> None:
     lo, hi = wilson_interval(np.array([k / n]), np.array([n]))
     ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
@@ -106,15 +117,25 @@ def test_reference_choice_policies() -> None:
     n = np.array([100, 50, 10, 500])
     sel = np.array([0.3, 0.5, 0.9, 0.95])
     common = dict(attributes=["g"], named={}, min_group_size=30)
-    assistive = choose_reference(keys, n, sel, policy="most_favoured", intervention="assistive",
-                                 **common)
+    assistive = choose_reference(
+        keys, n, sel, policy="most_favoured", intervention="assistive", **common
+    )
     # c is too small and unknown is never a reference: b has the highest selection rate
     assert assistive.key == ("b",)
-    punitive = choose_reference(keys, n, sel, policy="most_favoured", intervention="punitive",
-                                **common)
+    punitive = choose_reference(
+        keys, n, sel, policy="most_favoured", intervention="punitive", **common
+    )
     assert punitive.key == ("a",)
     largest = choose_reference(keys, n, sel, policy="largest", intervention="assistive", **common)
     assert largest.key == ("a",)
-    named = choose_reference(keys, n, sel, policy="largest", intervention="assistive",
-                             attributes=["g"], named={"g": "c"}, min_group_size=30)
+    named = choose_reference(
+        keys,
+        n,
+        sel,
+        policy="largest",
+        intervention="assistive",
+        attributes=["g"],
+        named={"g": "c"},
+        min_group_size=30,
+    )
     assert named.key == ("c",) and named.policy == "named"

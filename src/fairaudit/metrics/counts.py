@@ -68,8 +68,9 @@ class CellCounts:
             return other
         both = pd.concat([self.frame, other.frame])
         summed = both.groupby(level=list(range(len(self.attributes))), sort=False).sum()
-        return CellCounts(self.attributes, _ensure_multiindex(summed, self.attributes),
-                          self.weighted)
+        return CellCounts(
+            self.attributes, _ensure_multiindex(summed, self.attributes), self.weighted
+        )
 
     def marginal(self, attributes: Sequence[str]) -> CellCounts:
         """Counts summed over every attribute not in ``attributes`` (a group table)."""
@@ -87,7 +88,7 @@ class CellCounts:
         sums = self.frame.sum(axis=0)
         return pd.Series({c: sums[c] for c in self.columns}, dtype="float64")
 
-    def keys(self) -> list[tuple[str, ...]]:
+    def cell_keys(self) -> list[tuple[str, ...]]:
         """The cells' attribute values, in table order."""
         return [tuple(k) if isinstance(k, tuple) else (k,) for k in self.frame.index]
 

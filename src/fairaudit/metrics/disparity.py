@@ -61,7 +61,8 @@ def choose_reference(
         key = tuple(named[a] for a in attributes)
         return ReferenceChoice(key, "named", "named in the spec")
     candidates = [
-        i for i, k in enumerate(keys)
+        i
+        for i, k in enumerate(keys)
         if n[i] >= min_group_size and UNKNOWN not in k and np.isfinite(selection_rate[i])
     ]
     note = f"among groups with at least {min_group_size} people"
@@ -76,9 +77,7 @@ def choose_reference(
     sign = 1.0 if favourable_is_higher("selection_rate", intervention) else -1.0
     best = max(candidates, key=lambda i: (sign * selection_rate[i], n[i], -i))
     which = "highest" if sign > 0 else "lowest"
-    return ReferenceChoice(
-        tuple(keys[best]), "most_favoured", f"{which} selection rate ({note})"
-    )
+    return ReferenceChoice(tuple(keys[best]), "most_favoured", f"{which} selection rate ({note})")
 
 
 def compare(value: float, reference: float) -> tuple[float | None, float | None]:

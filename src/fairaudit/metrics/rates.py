@@ -52,28 +52,83 @@ class RateMetric:
 METRICS: dict[str, RateMetric] = {
     m.name: m
     for m in (
-        RateMetric("selection_rate", ("tp", "fp"), _CELLS, True,
-                   "share of people the model selects, (tp+fp)/n"),
-        RateMetric("prevalence", ("tp", "fn"), _CELLS, True,
-                   "share of people who are truly positive (eligible), (tp+fn)/n"),
-        RateMetric("true_positive_rate", ("tp",), ("tp", "fn"), True,
-                   "share of the truly positive who are selected, tp/(tp+fn)"),
-        RateMetric("false_negative_rate", ("fn",), ("tp", "fn"), False,
-                   "share of the truly positive who are not selected, fn/(tp+fn)"),
-        RateMetric("false_positive_rate", ("fp",), ("fp", "tn"), False,
-                   "share of the truly negative who are selected, fp/(fp+tn)"),
-        RateMetric("true_negative_rate", ("tn",), ("fp", "tn"), True,
-                   "share of the truly negative who are not selected, tn/(fp+tn)"),
-        RateMetric("precision", ("tp",), ("tp", "fp"), True,
-                   "share of the selected who are truly positive, tp/(tp+fp)"),
-        RateMetric("negative_predictive_value", ("tn",), ("fn", "tn"), True,
-                   "share of the not selected who are truly negative, tn/(fn+tn)"),
-        RateMetric("false_discovery_rate", ("fp",), ("tp", "fp"), False,
-                   "share of the selected who are truly negative, fp/(tp+fp)"),
-        RateMetric("false_omission_rate", ("fn",), ("fn", "tn"), False,
-                   "share of the not selected who are truly positive, fn/(fn+tn)"),
-        RateMetric("accuracy", ("tp", "tn"), _CELLS, True,
-                   "share of decisions that match the truth, (tp+tn)/n"),
+        RateMetric(
+            "selection_rate",
+            ("tp", "fp"),
+            _CELLS,
+            True,
+            "share of people the model selects, (tp+fp)/n",
+        ),
+        RateMetric(
+            "prevalence",
+            ("tp", "fn"),
+            _CELLS,
+            True,
+            "share of people who are truly positive (eligible), (tp+fn)/n",
+        ),
+        RateMetric(
+            "true_positive_rate",
+            ("tp",),
+            ("tp", "fn"),
+            True,
+            "share of the truly positive who are selected, tp/(tp+fn)",
+        ),
+        RateMetric(
+            "false_negative_rate",
+            ("fn",),
+            ("tp", "fn"),
+            False,
+            "share of the truly positive who are not selected, fn/(tp+fn)",
+        ),
+        RateMetric(
+            "false_positive_rate",
+            ("fp",),
+            ("fp", "tn"),
+            False,
+            "share of the truly negative who are selected, fp/(fp+tn)",
+        ),
+        RateMetric(
+            "true_negative_rate",
+            ("tn",),
+            ("fp", "tn"),
+            True,
+            "share of the truly negative who are not selected, tn/(fp+tn)",
+        ),
+        RateMetric(
+            "precision",
+            ("tp",),
+            ("tp", "fp"),
+            True,
+            "share of the selected who are truly positive, tp/(tp+fp)",
+        ),
+        RateMetric(
+            "negative_predictive_value",
+            ("tn",),
+            ("fn", "tn"),
+            True,
+            "share of the not selected who are truly negative, tn/(fn+tn)",
+        ),
+        RateMetric(
+            "false_discovery_rate",
+            ("fp",),
+            ("tp", "fp"),
+            False,
+            "share of the selected who are truly negative, fp/(tp+fp)",
+        ),
+        RateMetric(
+            "false_omission_rate",
+            ("fn",),
+            ("fn", "tn"),
+            False,
+            "share of the not selected who are truly positive, fn/(fn+tn)",
+        ),
+        RateMetric(
+            "accuracy",
+            ("tp", "tn"),
+            _CELLS,
+            True,
+            "share of decisions that match the truth, (tp+tn)/n",
+        ),
     )
 }
 
@@ -142,10 +197,14 @@ def rate(metric: RateMetric, counts: dict[str, np.ndarray]) -> tuple[np.ndarray,
     counts
         ``{"tp": array, "fp": array, "fn": array, "tn": array}`` (weighted or not).
     """
-    num = sum((np.asarray(counts[c], dtype="float64") for c in metric.numerator),
-              np.zeros_like(np.asarray(counts["tp"], dtype="float64")))
-    den = sum((np.asarray(counts[c], dtype="float64") for c in metric.denominator),
-              np.zeros_like(np.asarray(counts["tp"], dtype="float64")))
+    num = sum(
+        (np.asarray(counts[c], dtype="float64") for c in metric.numerator),
+        np.zeros_like(np.asarray(counts["tp"], dtype="float64")),
+    )
+    den = sum(
+        (np.asarray(counts[c], dtype="float64") for c in metric.denominator),
+        np.zeros_like(np.asarray(counts["tp"], dtype="float64")),
+    )
     return num, den
 
 
