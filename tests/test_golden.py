@@ -1,0 +1,68 @@
+"""Golden output of the flagship audit: the terminal summary and results.json.
+
+Regenerate after an intended change with ``FAIRAUDIT_REGEN_GOLDEN=1 pytest tests/test_golden.py``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fairaudit.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden"
+REGEN = os.environ.get("FAIRAUDIT_REGEN_GOLDEN") == "1"
+
+
+def _compare(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if REGEN:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; set FAIRAUDIT_REGEN_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def kenya(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    shutil.copytree(REPO / "examples" / "kenya_sha_pmt", tmp_path / "examples" / "kenya_sha_pmt")
+    (tmp_path / "audits").mkdir()
+    shutil.copy(REPO / "audits" / "kenya_sha_pmt.yaml", tmp_path / "audits")
+    monkeypatch.chdir(tmp_path)
+    return CliRunner().invoke(main, ["check", "audits/kenya_sha_pmt.yaml", "--junit", "j.xml"])
+
+
+def test_terminal_summary_is_golden_and_fits_100_columns(kenya) -> None:
+    assert kenya.exit_code == 1
+    assert all(len(line) <= 100 for line in kenya.stdout.splitlines())
+    _compare("kenya_sha_pmt.check.txt", kenya.stdout)
+
+
+def _rounded(obj):
+    """Floats to 10 significant digits: last-ulp noise across library versions is not drift."""
+    if isinstance(obj, float):
+        return float(f"{obj:.10g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
+def test_results_json_is_golden(kenya, tmp_path: Path) -> None:
+    path = tmp_path / "fairaudit-out" / "kenya-sha-pmt" / "results.json"
+    data = _rounded(json.loads(path.read_text()))
+    data["provenance"].pop("versions")  # library versions legitimately differ between machines
+    data["provenance"].pop("fairaudit_version")
+    _compare("kenya_sha_pmt.results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def test_junit_is_golden(kenya, tmp_path: Path) -> None:
+    _compare("kenya_sha_pmt.junit.xml", (tmp_path / "j.xml").read_text())
