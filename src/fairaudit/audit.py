@@ -250,6 +250,8 @@ def count(
     wanted: dict[str, str] = {spec.data.label: "data.label"}
     if spec.data.weight:
         wanted[spec.data.weight] = "data.weight"
+    if spec.data.row_id:
+        wanted.setdefault(spec.data.row_id, "data.row_id")
     for i, p in enumerate(spec.protected):
         wanted.setdefault(p.source_column, f"protected[{i}].column")
     for c in model.columns:
