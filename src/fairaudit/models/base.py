@@ -68,7 +68,9 @@ class Prediction:
     Attributes
     ----------
     decision
-        ``int8`` array of 0/1, one per row; 1 = selected (granted, or flagged).
+        One per row: 1 = selected (granted, or flagged), 0 = not. An ``int8``/``bool``
+        array, or ``float64`` with NaN where the model gives no decision (e.g. a missing
+        score); the audit counts such rows under ``dropped["missing_decision"]``.
     score
         Optional ``float64`` array, one per row; higher = more likely to be selected.
     category
@@ -113,12 +115,22 @@ class ModelLoader(ABC):
 
 
 def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
-    """sha256 of a file, or of every file of a folder in sorted path order."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode())
+    """sha256 of a file's bytes; for a folder, of every file's POSIX relative path and bytes.
+
+    In a folder, files are taken in sorted path order and each part is prefixed with its
+    length, so the hash is the same on every OS and no two layouts can collide.
+    """
+    if not path.is_dir():
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+        return h.hexdigest()
+    h = hashlib.sha256(b"fairaudit-dir-v1\0")
+    for f in sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.as_posix()):
+        name = f.relative_to(path).as_posix().encode()
+        h.update(len(name).to_bytes(8, "big") + name)
+        h.update(f.stat().st_size.to_bytes(8, "big"))
         with f.open("rb") as fh:
             while block := fh.read(chunk):
                 h.update(block)
@@ -126,9 +138,18 @@ def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
 
 
 def decision_from_score(score: np.ndarray, threshold: float) -> np.ndarray:
-    """Decision = ``score >= threshold`` as int8 (NaN scores give 0; callers count them)."""
+    """Decision = ``score >= threshold``: int8, or float64 with NaN where a score is NaN.
+
+    A missing score is no decision: the audit drops and counts such rows
+    (``dropped["missing_decision"]``) rather than treating them as "not selected".
+    """
     s = np.asarray(score, dtype="float64")
-    return (s >= threshold).astype("int8")
+    missing = np.isnan(s)
+    if not missing.any():
+        return (s >= threshold).astype("int8")
+    out = (s >= threshold).astype("float64")
+    out[missing] = np.nan
+    return out
 
 
 _TRUE = {"1", "true", "yes", "y", "t"}
@@ -158,6 +179,7 @@ def binary_decision(
         When the values are not binary (naming the values seen and the fix).
     """
     arr = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    arr = np.atleast_1d(arr)
     if arr.ndim != 1:
         arr = arr.reshape(len(arr), -1)
         if arr.shape[1] != 1:
@@ -168,7 +190,16 @@ def binary_decision(
                 fix="give a loader option selecting one output (e.g. 'threshold' for scores)",
             )
         arr = arr[:, 0]
-    uniq = pd.unique(pd.Series(arr, dtype="object").dropna())
+    as_obj = pd.Series(arr, dtype="object")
+    n_missing = int(as_obj.isna().sum())
+    if n_missing:
+        raise InputError(
+            f"{what} has {n_missing} missing value(s)",
+            file=file,
+            column=column,
+            fix=fix or "fill them; a missing value is neither selected nor not selected",
+        )
+    uniq = pd.unique(as_obj)
     if positive is not None:
         if len(uniq) > 2:
             raise InputError(
@@ -177,8 +208,7 @@ def binary_decision(
                 column=column,
                 fix=fix or "a decision/label must be binary: map it to 0/1 before the audit",
             )
-        pos = {positive, str(positive)}
-        return np.fromiter((v in pos for v in arr), dtype="int8", count=len(arr))
+        return np.fromiter((_same(v, positive) for v in arr), dtype="int8", count=len(arr))
     if arr.dtype == bool:
         return arr.astype("int8")
     if np.issubdtype(arr.dtype, np.number):
@@ -202,6 +232,19 @@ def binary_decision(
         column=column,
         fix=fix or "say which value means 'selected'/'positive' (e.g. positive: 'yes')",
     )
+
+
+def _same(value: Any, positive: Any) -> bool:
+    """Whether a data value equals the configured positive value (``"1"`` matches ``1.0``)."""
+    if value == positive:
+        return True
+    a, b = str(value).strip(), str(positive).strip()
+    if a.lower() == b.lower():
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
 
 
 def _show(values: Any, limit: int = 5) -> str:
