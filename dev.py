@@ -63,6 +63,9 @@ def main(argv: list[str]) -> int:
         return _run([PY, "-m", "pytest", *rest])
     codes = [
         _run([PY, "-m", "ruff", "check", "src", "tests", "scripts", "examples", "dev.py"]),
+        _run(
+            [PY, "-m", "ruff", "format", "--check", "src", "tests", "scripts", "examples", "dev.py"]
+        ),
         _run([PY, "-m", "mypy"]),
         _run([PY, "scripts/regenerate.py", "--check"]),
     ]
