@@ -82,7 +82,13 @@ def base_spec(data: str = "data.csv", **over: Any) -> dict[str, Any]:
         "model": {"loader": "column", "decision": "granted"},
         "protected": [{"name": "sex"}, {"name": "area", "reference": "urban"}],
         "gates": [
-            {"id": "fnr-ratio", "metric": "exclusion_error", "measure": "ratio", "max": 1.25},
+            {
+                "id": "fnr-ratio",
+                "metric": "exclusion_error",
+                "measure": "ratio",
+                "max": 1.25,
+                "decide_on": "point",
+            },
         ],
     }
     spec.update(over)

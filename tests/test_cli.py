@@ -97,7 +97,13 @@ def test_json_and_junit_outputs(tmp_path, cli) -> None:
         tmp_path,
         base_spec(
             gates=[
-                {"id": "fnr-ratio", "metric": "exclusion_error", "measure": "ratio", "max": 1.25},
+                {
+                    "id": "fnr-ratio",
+                    "metric": "exclusion_error",
+                    "measure": "ratio",
+                    "max": 1.25,
+                    "decide_on": "point",
+                },
                 {"id": "size", "metric": "n", "min": 10},
             ]
         ),

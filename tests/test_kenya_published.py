@@ -63,12 +63,20 @@ def test_verdicts_and_disparities(result) -> None:
     assert rural.disparities["exclusion_error"].ratio == pytest.approx((400 / 929) / (123 / 414))
     assert rural.disparities["exclusion_error"].difference == pytest.approx(400 / 929 - 123 / 414)
     verdicts = {c.id: c.verdict for c in result.checks}
+    # The ratio 1.449 is above 1.25, but its Katz interval [1.23, 1.71] reaches below it:
+    # at 95% the data cannot tell. The 13-point difference's interval is wholly above 5.
     assert verdicts == {
-        "exclusion-error-ratio": "fail",
+        "exclusion-error-ratio": "insufficient_evidence",
         "exclusion-error-difference": "fail",
         "selection-impact-ratio": "pass",
         "group-size": "pass",
     }
+    ratio_check = next(c for c in result.checks if c.id == "exclusion-error-ratio")
+    assert ratio_check.interval == "katz" and ratio_check.ci is not None
+    assert ratio_check.ci[0] < 1.25 < ratio_check.ci[1]
+    assert "straddles" in ratio_check.reason
+    diff_check = next(c for c in result.checks if c.id == "exclusion-error-difference")
+    assert diff_check.interval == "newcombe" and diff_check.ci[0] > 0.05
     assert result.status == "fail"
     assert result.references[0].group == {"area": "Urban"}
 

@@ -25,13 +25,16 @@ from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns, normal
 from fairaudit.errors import FairauditError, InputError, InternalError, PluginError
 from fairaudit.gate import evaluate_gates, overall_status
 from fairaudit.metrics.counts import CONFUSION, CellCounts, count_cells
-from fairaudit.metrics.disparity import UNKNOWN, between_groups, choose_reference, compare
+from fairaudit.metrics.disparity import UNKNOWN, choose_reference
 from fairaudit.metrics.rates import METRICS, TARGETING_NAMES, headline_metric, metric_table
+from fairaudit.metrics.significance import adjust_p_values
+from fairaudit.metrics.statistics import grouping_statistics
 from fairaudit.models.base import LoadContext, Model, ModelLoader, binary_decision, file_sha256
 from fairaudit.plugins import Registry, make_registry
 from fairaudit.results import (
     AuditResult,
     BetweenGroups,
+    BetweenValue,
     Counts,
     Disparity,
     GroupResult,
@@ -39,6 +42,7 @@ from fairaudit.results import (
     Overall,
     Provenance,
     Reference,
+    Statistics,
     WeightedCounts,
 )
 from fairaudit.spec import AuditSpec, ProtectedAttribute, spec_sha256, validation_to_spec_error
@@ -431,8 +435,28 @@ def _reported_metrics(spec: AuditSpec) -> list[str]:
     return names
 
 
+def _ci(pair: tuple[np.ndarray, np.ndarray], i: int) -> tuple[float, float] | None:
+    lo, hi = float(pair[0][i]), float(pair[1][i])
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def _ordered_groups(
+    table: CellCounts, grouping: tuple[str, ...], attr_by_name: dict[str, ProtectedAttribute]
+) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """The groups of one attribute set in display order (attribute order, unknown last)."""
+    keys = table.cell_keys()
+    rank = {
+        a: {v: i for i, v in enumerate(_sort_values(sorted({k[j] for k in keys}), attr_by_name[a]))}
+        for j, a in enumerate(grouping)
+    }
+    order = sorted(
+        range(len(keys)), key=lambda i: tuple(rank[a][keys[i][j]] for j, a in enumerate(grouping))
+    )
+    return table.frame.iloc[order], [keys[i] for i in order]
+
+
 def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
-    """Statistics, disparities, gates and provenance from the counts of a run."""
+    """Statistics, disparities, tests, gates and provenance from the counts of a run."""
     counts = run.counts
     _check_attributes(spec, counts)
     attr_by_name = {p.name: p for p in spec.protected}
@@ -441,71 +465,65 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
     reported = _reported_metrics(spec)
     targeting = spec.intervention == "assistive"
     n_total = int(counts.n.sum())
+    seeds = np.random.SeedSequence(spec.seed)
 
-    def metric_values(
-        table: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-        dens: dict[str, np.ndarray],
-        i: int,
-    ) -> dict[str, MetricValue]:
-        out: dict[str, MetricValue] = {}
-        for name in reported:
-            v, lo, hi = table[name]
-            ci = None if not np.isfinite(lo[i]) else (float(lo[i]), float(hi[i]))
-            out[name] = MetricValue(value=_num(v[i]), ci=ci, denominator=int(dens[name][i]))
+    def with_aliases(d: dict[str, Any]) -> dict[str, Any]:
         if targeting:
             for alias, canonical in TARGETING_NAMES.items():
-                if canonical in out:
-                    out[alias] = out[canonical]
-        return out
-
-    def denominators(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {
-            name: frame[list(m.denominator)].to_numpy().sum(axis=1) for name, m in METRICS.items()
-        }
+                if canonical in d:
+                    d[alias] = d[canonical]
+        return d
 
     # Overall
     tot = counts.total()
     tot_frame = tot.to_frame().T
-    overall_table = metric_table(tot_frame, weighted=weighted, confidence=spec.confidence)
+    overall_stats = grouping_statistics(
+        tot_frame,
+        ref=0,
+        weighted=weighted,
+        confidence=spec.confidence,
+        replicates=spec.bootstrap,
+        rng=np.random.default_rng(seeds.spawn(1)[0]),
+        metrics=reported,
+    )
     overall = Overall(
         n=n_total,
         counts=Counts(**{c: int(tot[c]) for c in CONFUSION}),
         weighted_counts=WeightedCounts(**{c: float(tot[f"w_{c}"]) for c in CONFUSION})
         if weighted
         else None,
-        metrics=metric_values(overall_table, denominators(tot_frame), 0),
+        metrics=with_aliases(
+            {
+                name: MetricValue(
+                    value=_num(float(overall_stats.value[name][0])),
+                    ci=_ci(overall_stats.ci[name], 0),
+                    denominator=int(overall_stats.denominator[name][0]),
+                    bootstrap_ci=_ci(overall_stats.boot_ci[name], 0)
+                    if name in overall_stats.boot_ci
+                    else None,
+                )
+                for name in reported
+            }
+        ),
     )
 
-    groups: list[GroupResult] = []
     references: list[Reference] = []
-    between: list[BetweenGroups] = []
-    for grouping in spec.groupings():
-        table = counts.marginal(grouping)
-        # order the groups: attribute order of values, unknown last
-        keys = table.cell_keys()
-        sorted_vals = {
-            a: _sort_values(sorted({k[j] for k in keys}), attr_by_name[a])
-            for j, a in enumerate(grouping)
-        }
-        rank = {a: {v: i for i, v in enumerate(vs)} for a, vs in sorted_vals.items()}
-        order = sorted(
-            range(len(keys)),
-            key=lambda i: tuple(rank[a][keys[i][j]] for j, a in enumerate(grouping)),
-        )
-        frame = table.frame.iloc[order]
-        keys = [keys[i] for i in order]
+    per_grouping = []
+    group_rngs = seeds.spawn(1 + len(spec.groupings()))[1:]
+    for gi, grouping in enumerate(spec.groupings()):
+        frame, keys = _ordered_groups(counts.marginal(grouping), grouping, attr_by_name)
         n = frame[list(CONFUSION)].to_numpy().sum(axis=1)
-        mt = metric_table(frame, weighted=weighted, confidence=spec.confidence)
-        dens = denominators(frame)
+        sel = metric_table(frame, weighted=weighted, confidence=spec.confidence)
         ref = choose_reference(
             keys,
             n,
-            mt["selection_rate"][0],
+            sel["selection_rate"][0],
             attributes=grouping,
             named=named,
             policy=spec.reference,
             intervention=spec.intervention,
             min_group_size=spec.min_group_size,
+            min_share=spec.reference_min_share,
         )
         if ref.key not in keys:
             # every attribute named, but that combination never occurs
@@ -524,47 +542,126 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
                 reason=ref.reason,
             )
         )
-        ref_attrs = dict(zip(grouping, ref.key, strict=True))
+        stats = grouping_statistics(
+            frame,
+            ref=ref_i,
+            weighted=weighted,
+            confidence=spec.confidence,
+            replicates=spec.bootstrap,
+            rng=np.random.default_rng(group_rngs[gi]),
+            metrics=reported,
+        )
+        per_grouping.append((grouping, frame, keys, stats))
+
+    # One family of tests across groups × metrics, adjusted together.
+    flat: list[float] = []
+    for _, _, keys, stats in per_grouping:
+        for name in reported:
+            for i in range(len(keys)):
+                t = stats.tests[name][i]
+                flat.append(np.nan if t is None or t[0] == "none" else t[1])
+    adjusted = iter(adjust_p_values(np.array(flat), spec.multiple_testing).tolist())
+    p_adj: dict[tuple[int, str, int], float | None] = {}
+    for g_index, (_, _, keys, _stats) in enumerate(per_grouping):
+        for name in reported:
+            for i in range(len(keys)):
+                v = next(adjusted)
+                p_adj[(g_index, name, i)] = v if math.isfinite(v) else None
+
+    groups: list[GroupResult] = []
+    between: list[BetweenGroups] = []
+    for g_index, (grouping, frame, keys, stats) in enumerate(per_grouping):
+        ref_attrs = dict(zip(grouping, keys[stats.ref], strict=True))
         for i, key in enumerate(keys):
-            metrics = metric_values(mt, dens, i)
-            disparities: dict[str, Disparity] = {}
+            metrics: dict[str, Any] = {}
+            disparities: dict[str, Any] = {}
             for name in reported:
-                d, r = compare(mt[name][0][i], mt[name][0][ref_i])
+                metrics[name] = MetricValue(
+                    value=_num(float(stats.value[name][i])),
+                    ci=_ci(stats.ci[name], i),
+                    denominator=int(stats.denominator[name][i]),
+                    bootstrap_ci=_ci(stats.boot_ci[name], i) if stats.boot_ci else None,
+                )
+                t = stats.tests[name][i]
                 disparities[name] = Disparity(
                     reference=ref_attrs,
-                    difference=_num(d),
-                    ratio=_num(r) if r is not None else None,
+                    difference=_num(float(stats.difference[name][i])),
+                    ratio=_num(float(stats.ratio[name][i])),
+                    difference_ci=_ci(stats.difference_ci[name], i),
+                    ratio_ci=_ci(stats.ratio_ci[name], i),
+                    difference_bootstrap_ci=_ci(stats.boot_difference_ci[name], i)
+                    if stats.boot_difference_ci
+                    else None,
+                    ratio_bootstrap_ci=_ci(stats.boot_ratio_ci[name], i)
+                    if stats.boot_ratio_ci
+                    else None,
+                    test=None if t is None else t[0],
+                    p_value=None if t is None or t[0] == "none" else t[1],
+                    p_adjusted=p_adj[(g_index, name, i)],
                 )
-            if targeting:
-                for alias, canonical in TARGETING_NAMES.items():
-                    if canonical in disparities:
-                        disparities[alias] = disparities[canonical]
             row = frame.iloc[i]
             groups.append(
                 GroupResult(
                     attributes=dict(zip(grouping, key, strict=True)),
-                    n=int(n[i]),
-                    share=float(n[i] / n_total),
-                    is_reference=i == ref_i,
+                    n=int(stats.n[i]),
+                    share=float(stats.n[i] / n_total),
+                    is_reference=i == stats.ref,
                     counts=Counts(**{c: int(row[c]) for c in CONFUSION}),
                     weighted_counts=WeightedCounts(**{c: float(row[f"w_{c}"]) for c in CONFUSION})
                     if weighted
                     else None,
-                    metrics=metrics,
-                    disparities=disparities,
+                    metrics=with_aliases(metrics),
+                    disparities=with_aliases(disparities),
                 )
             )
-        bg: dict[str, dict[str, float | None]] = {}
-        for name in reported:
-            diff, ratio = between_groups(mt[name][0])
-            bg[name] = {"difference": diff, "ratio": ratio}
-        between.append(BetweenGroups(attributes=list(grouping), metrics=bg))
+        between.append(
+            BetweenGroups(
+                attributes=list(grouping),
+                metrics={
+                    name: BetweenValue(
+                        difference=stats.between[name][0],
+                        ratio=stats.between[name][1],
+                        difference_bootstrap_ci=_ci(stats.boot_between_ci[name][0], 0)
+                        if stats.boot_between_ci
+                        else None,
+                        ratio_bootstrap_ci=_ci(stats.boot_between_ci[name][1], 0)
+                        if stats.boot_between_ci
+                        else None,
+                    )
+                    for name in reported
+                },
+            )
+        )
 
-    checks = evaluate_gates(spec.gates, groups, references, min_group_size=spec.min_group_size)
-    status = overall_status(checks)
+    checks = evaluate_gates(
+        spec.gates,
+        groups,
+        references,
+        between,
+        min_group_size=spec.min_group_size,
+        min_positives=spec.min_positives,
+        min_negatives=spec.min_negatives,
+        confidence=spec.confidence,
+    )
+    statistics = Statistics(
+        confidence=spec.confidence,
+        intervals={
+            "rate": "wilson" + (" (Kish effective sample size)" if weighted else ""),
+            "difference": "newcombe hybrid score",
+            "ratio": "katz log (0.5 added to every count when a numerator is 0)",
+            "bootstrap": "exact multinomial on group × confusion counts, percentile"
+            + (", mean weight per cell held fixed" if weighted else ""),
+        },
+        bootstrap_replicates=spec.bootstrap,
+        bootstrap_seed=spec.seed,
+        tests="fisher_exact when an expected cell < 5, else chi_square (no continuity "
+        "correction); unweighted counts",
+        multiple_testing=spec.multiple_testing,
+        n_tests=int(np.isfinite(np.array(flat)).sum()) if flat else 0,
+    )
     result = AuditResult(
         name=spec.name,
-        status=status,
+        status=overall_status(checks),
         intervention=spec.intervention,
         headline_metric=headline_metric(spec.intervention),
         definitions=DEFINITIONS,
@@ -579,6 +676,7 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
         overall=overall,
         groups=groups,
         between_groups=between,
+        statistics=statistics,
         checks=checks,
         summary=[],
         provenance=_provenance(spec, run),

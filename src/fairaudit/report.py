@@ -98,6 +98,13 @@ def render_summary(result: AuditResult, console: Console, *, max_groups: int = 6
             console.print(Text.assemble(("  ✗ ", "red"), (c.id, "bold"), f": {c.reason}"))
         if len(failed) > 15:
             console.print(f"  … and {len(failed) - 15} more (see results.json)")
+    unsure = [c for c in result.checks if c.verdict == "insufficient_evidence"]
+    if unsure:
+        console.print(Text(f"Insufficient evidence ({len(unsure)}):", style="bold yellow"))
+        for c in unsure[:10]:
+            console.print(Text.assemble(("  ? ", "yellow"), (c.id, "bold"), f": {c.reason}"))
+        if len(unsure) > 10:
+            console.print(f"  … and {len(unsure) - 10} more (see results.json)")
     for line in result.summary[2:]:
         console.print(Text(line))
 

@@ -54,20 +54,37 @@ class WeightedCounts(_Model):
     tn: float
 
 
+Interval = tuple[float, float]
+
+
 class MetricValue(_Model):
-    """A rate with its confidence interval (``null`` when undefined: 0 denominator)."""
+    """A rate with its confidence intervals (``null`` when undefined: 0 denominator)."""
 
     value: float | None
-    ci: tuple[float, float] | None = Field(None, description="Wilson interval [low, high].")
+    ci: Interval | None = Field(None, description="Wilson interval [low, high].")
     denominator: int = Field(description="Rows the rate is computed over.")
+    bootstrap_ci: Interval | None = Field(
+        None, description="Percentile interval of the multinomial bootstrap."
+    )
 
 
 class Disparity(_Model):
-    """A group's metric against its reference group's."""
+    """A group's metric against its reference group's, with intervals and a test."""
 
     reference: dict[str, str]
     difference: float | None
     ratio: float | None
+    difference_ci: Interval | None = Field(None, description="Newcombe hybrid score interval.")
+    ratio_ci: Interval | None = Field(None, description="Katz log interval.")
+    difference_bootstrap_ci: Interval | None = None
+    ratio_bootstrap_ci: Interval | None = None
+    test: str | None = Field(
+        None, description="fisher_exact or chi_square (group vs reference), or none."
+    )
+    p_value: float | None = None
+    p_adjusted: float | None = Field(
+        None, description="Adjusted for multiple comparisons across groups × metrics."
+    )
 
 
 class GroupResult(_Model):
@@ -97,11 +114,30 @@ class Reference(_Model):
     reason: str
 
 
+class BetweenValue(_Model):
+    """fairlearn's between-groups view of one metric over an attribute set's groups."""
+
+    difference: float | None = Field(description="max - min over the groups.")
+    ratio: float | None = Field(description="min / max over the groups.")
+    difference_bootstrap_ci: Interval | None = None
+    ratio_bootstrap_ci: Interval | None = None
+
+
 class BetweenGroups(_Model):
     attributes: list[str]
-    metrics: dict[str, dict[str, float | None]] = Field(
-        description="metric -> {difference: max-min, ratio: min/max} over all groups."
-    )
+    metrics: dict[str, BetweenValue]
+
+
+class Statistics(_Model):
+    """How the intervals and tests were computed."""
+
+    confidence: float
+    intervals: dict[str, str]
+    bootstrap_replicates: int
+    bootstrap_seed: int
+    tests: str
+    multiple_testing: Literal["holm", "bh", "none"]
+    n_tests: int
 
 
 class Check(_Model):
@@ -117,6 +153,9 @@ class Check(_Model):
     verdict: Verdict
     reason: str
     n: int | None = None
+    ci: Interval | None = Field(None, description="The interval the verdict was decided on.")
+    interval: str | None = Field(None, description="wilson, newcombe, katz or bootstrap.")
+    decided_on: Literal["interval", "point"] = "interval"
 
 
 class Provenance(_Model):
@@ -150,6 +189,7 @@ class AuditResult(_Model):
     overall: Overall
     groups: list[GroupResult]
     between_groups: list[BetweenGroups]
+    statistics: Statistics
     checks: list[Check]
     summary: list[str]
     provenance: Provenance

@@ -146,6 +146,17 @@ class GateSpec(_Strict):
         description="Only groups defined by exactly these attributes (e.g. [region]); "
         "default: every group and intersection.",
     )
+    decide_on: Literal["interval", "point"] = Field(
+        "interval",
+        description="interval: fail only when the whole interval is on the wrong side; "
+        "point: fail when the point estimate is. Both pass only when the whole interval "
+        "is on the right side.",
+    )
+    interval: Literal["analytic", "bootstrap"] = Field(
+        "analytic",
+        description="analytic: Wilson (value), Newcombe (difference), Katz (ratio); "
+        "bootstrap: the multinomial bootstrap's percentile interval.",
+    )
     description: str | None = None
 
     @field_validator("metric")
@@ -211,6 +222,29 @@ class AuditSpec(_Strict):
     gates: list[GateSpec] = Field(default_factory=list)
     min_group_size: int = Field(
         30, ge=1, description="Groups smaller than this get no verdict (insufficient evidence)."
+    )
+    min_positives: int = Field(
+        10,
+        ge=0,
+        description="A rate over the truly positive (TPR, FNR) gets no verdict "
+        "for a group (or reference) with fewer truly positive people.",
+    )
+    min_negatives: int = Field(
+        10,
+        ge=0,
+        description="Likewise for rates over the truly negative (FPR, TNR).",
+    )
+    reference_min_share: float = Field(
+        0.02,
+        ge=0.0,
+        lt=1.0,
+        description="Groups with a smaller share of the rows are not chosen as reference by "
+        "a policy (NYC Local Law 144 lets categories under 2% be excluded from the impact-"
+        "ratio comparator); they are still reported and checked.",
+    )
+    bootstrap: int = Field(2000, ge=0, description="Multinomial bootstrap replicates (0 = none).")
+    multiple_testing: Literal["holm", "bh", "none"] = Field(
+        "holm", description="Correction of p-values across groups × metrics."
     )
     insufficient_evidence: Literal["warn", "fail"] = Field(
         "warn", description="Whether an insufficient-evidence verdict fails the audit."

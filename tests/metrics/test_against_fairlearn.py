@@ -193,10 +193,10 @@ def test_end_to_end_audit_equals_metricframe(tmp_path: Path) -> None:
                 assert g.metrics[name].value == pytest.approx(mf.by_group.loc[key, name], rel=1e-9)
         bg = next(b for b in result.between_groups if b.attributes == attrs)
         for name in METRICS:
-            assert bg.metrics[name]["difference"] == pytest.approx(
+            assert bg.metrics[name].difference == pytest.approx(
                 mf.difference(method="between_groups")[name], rel=1e-9
             )
-            assert bg.metrics[name]["ratio"] == pytest.approx(
+            assert bg.metrics[name].ratio == pytest.approx(
                 mf.ratio(method="between_groups")[name], rel=1e-9
             )
     overall = _metric_frame(df, ["a"], weighted=True).overall

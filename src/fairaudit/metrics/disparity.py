@@ -48,24 +48,32 @@ def choose_reference(
     policy: str,
     intervention: str,
     min_group_size: int,
+    min_share: float = 0.0,
 ) -> ReferenceChoice:
     """Pick the reference group among ``keys``.
 
     A group named for every attribute wins. Otherwise the policy applies among groups
-    with at least ``min_group_size`` people whose values are all known (all groups if
-    none qualifies): ``most_favoured`` takes the highest selection rate when selection
-    helps (assistive) and the lowest when it harms (punitive); ``largest`` the largest
-    group. Ties go to the larger group, then the first in order.
+    with at least ``min_group_size`` people and at least ``min_share`` of all rows (NYC
+    Local Law 144's 2% rule) whose values are all known (all groups if none qualifies):
+    ``most_favoured`` takes the highest selection rate when selection helps (assistive)
+    and the lowest when it harms (punitive); ``largest`` the largest group. Ties go to the
+    larger group, then the first in order.
     """
     if all(a in named for a in attributes):
         key = tuple(named[a] for a in attributes)
         return ReferenceChoice(key, "named", "named in the spec")
+    total = float(np.sum(n)) or 1.0
     candidates = [
         i
         for i, k in enumerate(keys)
-        if n[i] >= min_group_size and UNKNOWN not in k and np.isfinite(selection_rate[i])
+        if n[i] >= min_group_size
+        and n[i] / total >= min_share
+        and UNKNOWN not in k
+        and np.isfinite(selection_rate[i])
     ]
     note = f"among groups with at least {min_group_size} people"
+    if min_share > 0:
+        note += f" and {100 * min_share:g}% of the rows"
     if not candidates:
         candidates = [i for i, k in enumerate(keys) if np.isfinite(selection_rate[i])]
         note = f"no group has {min_group_size} people; chosen among all groups"

@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-__all__ = ["effective_n", "wilson_interval", "z_value"]
+__all__ = [
+    "effective_n",
+    "katz_interval",
+    "multinomial_bootstrap",
+    "newcombe_interval",
+    "percentile_interval",
+    "wilson_interval",
+    "z_value",
+]
 
 
 def z_value(confidence: float = 0.95) -> float:
@@ -51,3 +59,100 @@ def wilson_interval(
     lo = np.where(~bad & (p <= 0.0), 0.0, lo)
     hi = np.where(~bad & (p >= 1.0), 1.0, hi)
     return lo, hi
+
+
+def newcombe_interval(
+    p1: np.ndarray,
+    n1: np.ndarray,
+    p2: np.ndarray,
+    n2: np.ndarray,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid score interval for ``p1 - p2`` (Newcombe 1998, method 10).
+
+    Built from the two Wilson intervals; NaN where either rate is undefined.
+    """
+    p1, n1, p2, n2 = (np.asarray(a, dtype="float64") for a in (p1, n1, p2, n2))
+    l1, u1 = wilson_interval(p1, n1, confidence)
+    l2, u2 = wilson_interval(p2, n2, confidence)
+    d = p1 - p2
+    with np.errstate(invalid="ignore"):
+        lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+        hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return lo, hi
+
+
+def katz_interval(
+    x1: np.ndarray,
+    n1: np.ndarray,
+    x2: np.ndarray,
+    n2: np.ndarray,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Katz's log interval for the ratio of proportions ``(x1/n1) / (x2/n2)``.
+
+    ``exp(log RR ± z·sqrt(1/x1 − 1/n1 + 1/x2 − 1/n2))``. When ``x1`` or ``x2`` is 0 the
+    log is undefined; 0.5 is then added to both successes and both trial counts
+    (Haldane–Anscombe), as is common practice. NaN where a denominator is 0.
+    """
+    x1, n1, x2, n2 = (np.asarray(a, dtype="float64") for a in (x1, n1, x2, n2))
+    z = z_value(confidence)
+    zero = (x1 == 0) | (x2 == 0)
+    x1c, x2c = np.where(zero, x1 + 0.5, x1), np.where(zero, x2 + 0.5, x2)
+    n1c, n2c = np.where(zero, n1 + 0.5, n1), np.where(zero, n2 + 0.5, n2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_rr = np.log((x1c / n1c) / (x2c / n2c))
+        se = np.sqrt(1.0 / x1c - 1.0 / n1c + 1.0 / x2c - 1.0 / n2c)
+        lo, hi = np.exp(log_rr - z * se), np.exp(log_rr + z * se)
+    bad = ~((n1 > 0) & (n2 > 0))
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def multinomial_bootstrap(
+    counts: np.ndarray, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Resampled cell counts: ``replicates`` draws of Multinomial(n, counts / n).
+
+    Resampling ``n`` rows with replacement and counting them into cells gives exactly this
+    distribution, so the bootstrap costs O(replicates × cells) whatever the number of rows.
+
+    Parameters
+    ----------
+    counts
+        Non-negative integer counts, any shape; flattened for the draw.
+    replicates
+        Number of bootstrap replicates ``B``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(replicates, *counts.shape)``, int64.
+    """
+    flat = np.asarray(counts, dtype="int64").ravel()
+    n = int(flat.sum())
+    if n == 0:
+        return np.zeros((replicates, *np.shape(counts)), dtype="int64")
+    draws = rng.multinomial(n, flat / n, size=replicates)
+    return draws.reshape((replicates, *np.shape(counts)))
+
+
+def percentile_interval(
+    samples: np.ndarray, confidence: float = 0.95, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval over ``axis``, ignoring undefined (NaN) replicates.
+
+    NaN where fewer than half the replicates are defined (the statistic is too often
+    undefined for its bootstrap distribution to mean anything).
+    """
+    a = np.asarray(samples, dtype="float64")
+    alpha = (1.0 - confidence) / 2.0
+    defined = np.isfinite(a).sum(axis=axis)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN
+            lo = np.nanquantile(np.where(np.isfinite(a), a, np.nan), alpha, axis=axis)
+            hi = np.nanquantile(np.where(np.isfinite(a), a, np.nan), 1 - alpha, axis=axis)
+    enough = defined >= a.shape[axis] / 2
+    return np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
