@@ -26,9 +26,21 @@ from fairaudit.errors import FairauditError, InputError, InternalError, PluginEr
 from fairaudit.gate import evaluate_gates, overall_status
 from fairaudit.metrics.counts import CONFUSION, CellCounts, count_cells
 from fairaudit.metrics.disparity import UNKNOWN, choose_reference
+from fairaudit.metrics.grouped import GroupedSums
 from fairaudit.metrics.rates import METRICS, TARGETING_NAMES, headline_metric, metric_table
+from fairaudit.metrics.regression import SUMS as REGRESSION_SUMS
+from fairaudit.metrics.regression import regression_metrics, regression_sums
+from fairaudit.metrics.scores import (
+    ScoreBins,
+    auc_from_histogram,
+    calibration,
+    median_bin,
+    scoring_rate,
+    sweep,
+)
 from fairaudit.metrics.significance import adjust_p_values
 from fairaudit.metrics.statistics import grouping_statistics
+from fairaudit.metrics.uncertainty import wilson_interval
 from fairaudit.models.base import LoadContext, Model, ModelLoader, binary_decision, file_sha256
 from fairaudit.plugins import Registry, make_registry
 from fairaudit.results import (
@@ -42,6 +54,11 @@ from fairaudit.results import (
     Overall,
     Provenance,
     Reference,
+    RegressionGroup,
+    RegressionResults,
+    ScoreGroup,
+    ScoreGrouping,
+    ScoreResults,
     Statistics,
     WeightedCounts,
 )
@@ -81,6 +98,10 @@ class AuditRun:
     model: Model
     loader: str
     model_options: dict[str, Any]
+    score_counts: GroupedSums | None = None
+    score_sums: GroupedSums | None = None
+    scores_outside: int = 0
+    regression: GroupedSums | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -256,6 +277,9 @@ def count(
         wanted[spec.data.weight] = "data.weight"
     if spec.data.row_id:
         wanted.setdefault(spec.data.row_id, "data.row_id")
+    if spec.regression is not None:
+        wanted.setdefault(spec.regression.predicted, "regression.predicted")
+        wanted.setdefault(spec.regression.actual, "regression.actual")
     for i, p in enumerate(spec.protected):
         wanted.setdefault(p.source_column, f"protected[{i}].column")
     for c in model.columns:
@@ -269,6 +293,13 @@ def count(
     unknown = dict.fromkeys(attrs, 0)
     label_values: set[str] = set()
     n_rows = 0
+    groupings = ((), *spec.groupings())
+    bins = ScoreBins(spec.scores.range[0], spec.scores.range[1], spec.scores.bins)
+    score_counts = GroupedSums((2, bins.n_slots), groupings)
+    score_sums = GroupedSums((2, bins.n_slots), groupings)
+    has_scores = False
+    scores_outside = 0
+    regression = GroupedSums((len(REGRESSION_SUMS),), groupings) if spec.regression else None
     for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
         batch = batch.reset_index(drop=True)
         n = len(batch)
@@ -349,6 +380,28 @@ def count(
             weight[keep] if weight is not None else None,
         )
         total = total + chunk
+        kept = {a: v[keep] for a, v in protected.items()}
+        if prediction.score is not None:
+            score = np.asarray(prediction.score, dtype="float64")[keep]
+            ok = np.isfinite(score)
+            has_scores = True
+            slot = bins.index(score[ok])
+            scores_outside += int(((score[ok] < bins.low) | (score[ok] > bins.high)).sum())
+            idx = y[ok].astype("int64") * bins.n_slots + slot
+            sub = {a: v[ok] for a, v in kept.items()}
+            score_counts.add_batch(sub, idx)
+            score_sums.add_batch(sub, idx, weights=score[ok])
+        if regression is not None and spec.regression is not None:
+            contrib = regression_sums(
+                pd.to_numeric(batch[spec.regression.predicted], errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )[keep],
+                pd.to_numeric(batch[spec.regression.actual], errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )[keep],
+            )
+            for k in range(contrib.shape[1]):
+                regression.add_batch(kept, np.full(len(contrib), k), weights=contrib[:, k])
         if progress is not None:
             progress(n_rows)
     if n_rows == 0:
@@ -371,6 +424,10 @@ def count(
         model=model,
         loader=spec.model.loader,
         model_options=spec.model.options,
+        score_counts=score_counts if has_scores else None,
+        score_sums=score_sums if has_scores else None,
+        scores_outside=scores_outside,
+        regression=regression,
     )
 
 
@@ -677,12 +734,98 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
         groups=groups,
         between_groups=between,
         statistics=statistics,
+        scores=_score_results(spec, run, per_grouping),
+        regression=_regression_results(spec, run, per_grouping),
         checks=checks,
         summary=[],
         provenance=_provenance(spec, run),
     )
     result.summary = _summary_lines(spec, result)
     return result
+
+
+def _nan_none(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _score_results(spec: AuditSpec, run: AuditRun, per_grouping: list[Any]) -> ScoreResults | None:
+    if run.score_counts is None or run.score_sums is None:
+        return None
+    sc = spec.scores
+    bins = ScoreBins(sc.range[0], sc.range[1], sc.bins)
+    overall_hist = run.score_counts.get((), ())
+    med = median_bin(overall_hist.sum(axis=0))
+    thresholds: list[float] = []
+
+    def group(grouping: tuple[str, ...], key: tuple[str, ...]) -> ScoreGroup:
+        nonlocal thresholds
+        hist = run.score_counts.get(grouping, key)  # type: ignore[union-attr]
+        sums = run.score_sums.get(grouping, key)  # type: ignore[union-attr]
+        neg, pos = hist[0], hist[1]
+        auc, auc_ci = auc_from_histogram(pos, neg, spec.confidence)
+        rate, _above, n = scoring_rate(hist.sum(axis=0), med)
+        lo, hi = wilson_interval(
+            np.array([rate if rate is not None else np.nan]), np.array([n]), spec.confidence
+        )
+        th, rates = sweep(pos, neg, bins, sc.sweep_points)
+        thresholds = [float(t) for t in th]
+        return ScoreGroup(
+            attributes=dict(zip(grouping, key, strict=True)),
+            n=int(n),
+            n_positive=int(pos.sum()),
+            n_negative=int(neg.sum()),
+            auc=auc,
+            auc_ci=auc_ci,
+            scoring_rate=rate,
+            scoring_rate_ci=(float(lo[0]), float(hi[0])) if rate is not None else None,
+            calibration=calibration(
+                pos,
+                neg,
+                sums[1],
+                sums[0],
+                bins,
+                sc.calibration_bins,
+            ),
+            sweep={m: _nan_none(v) for m, v in rates.items()},
+        )
+
+    overall = group((), ())
+    groupings = []
+    for grouping, _frame, keys, _stats in per_grouping:
+        members = [group(grouping, k) for k in keys]
+        top = max((g.scoring_rate for g in members if g.scoring_rate is not None), default=None)
+        for g in members:
+            if g.scoring_rate is not None and top:
+                g.scoring_impact_ratio = g.scoring_rate / top
+        groupings.append(ScoreGrouping(attributes=list(grouping), groups=members))
+    return ScoreResults(
+        range=sc.range,
+        bins=sc.bins,
+        outside_range=run.scores_outside,
+        median_score=float(bins.edges()[min(max(med - 1, 0), bins.bins)]),
+        sweep_thresholds=thresholds,
+        overall=overall,
+        groupings=groupings,
+    )
+
+
+def _regression_results(
+    spec: AuditSpec, run: AuditRun, per_grouping: list[Any]
+) -> RegressionResults | None:
+    if run.regression is None or spec.regression is None:
+        return None
+    reg = run.regression
+
+    def group(grouping: tuple[str, ...], key: tuple[str, ...]) -> RegressionGroup:
+        values = regression_metrics(reg.get(grouping, key), spec.confidence)
+        return RegressionGroup(attributes=dict(zip(grouping, key, strict=True)), **values)
+
+    return RegressionResults(
+        predicted=spec.regression.predicted,
+        actual=spec.regression.actual,
+        overall=group((), ()),
+        groups=[group(grouping, k) for grouping, _f, keys, _s in per_grouping for k in keys],
+    )
 
 
 def _provenance(spec: AuditSpec, run: AuditRun) -> Provenance:

@@ -158,6 +158,80 @@ class Check(_Model):
     decided_on: Literal["interval", "point"] = "interval"
 
 
+class CalibrationBin(_Model):
+    low: float
+    high: float
+    n: int
+    mean_score: float | None
+    observed: float | None
+    observed_ci_low: float | None
+    observed_ci_high: float | None
+
+
+class ScoreGroup(_Model):
+    """Score metrics of one group (from its histogram of scores by label)."""
+
+    attributes: dict[str, str]
+    n: int
+    n_positive: int
+    n_negative: int
+    auc: float | None
+    auc_ci: Interval | None = Field(None, description="Hanley–McNeil interval.")
+    scoring_rate: float | None = Field(
+        None, description="Share scoring above the median of all scores (NYC LL144)."
+    )
+    scoring_rate_ci: Interval | None = None
+    scoring_impact_ratio: float | None = Field(
+        None, description="scoring_rate / the highest scoring_rate of the attribute set."
+    )
+    calibration: list[CalibrationBin]
+    sweep: dict[str, list[float | None]] = Field(
+        description="metric -> value at each of ScoreResults.sweep_thresholds."
+    )
+
+
+class ScoreGrouping(_Model):
+    attributes: list[str]
+    groups: list[ScoreGroup]
+
+
+class ScoreResults(_Model):
+    """Score-based metrics; present when the model gives a score."""
+
+    range: Interval
+    bins: int
+    outside_range: int = Field(description="Scores below or above the range (binned at ends).")
+    median_score: float = Field(description="Lower edge of the bin holding the median score.")
+    sweep_thresholds: list[float]
+    overall: ScoreGroup
+    groupings: list[ScoreGrouping]
+
+
+class RegressionGroup(_Model):
+    attributes: dict[str, str]
+    n: int
+    mean_error: float | None
+    mean_error_ci: Interval | None
+    mean_absolute_error: float | None
+    mean_absolute_error_ci: Interval | None
+    root_mean_squared_error: float | None
+    mean_predicted: float | None
+    mean_actual: float | None
+    over_prediction_rate: float | None
+    over_prediction_rate_ci: Interval | None
+    under_prediction_rate: float | None
+    under_prediction_rate_ci: Interval | None
+
+
+class RegressionResults(_Model):
+    """A numeric prediction audited by group (error = predicted - actual)."""
+
+    predicted: str
+    actual: str
+    overall: RegressionGroup
+    groups: list[RegressionGroup]
+
+
 class Provenance(_Model):
     fairaudit_version: str
     spec_sha256: str
@@ -190,6 +264,8 @@ class AuditResult(_Model):
     groups: list[GroupResult]
     between_groups: list[BetweenGroups]
     statistics: Statistics
+    scores: ScoreResults | None = None
+    regression: RegressionResults | None = None
     checks: list[Check]
     summary: list[str]
     provenance: Provenance

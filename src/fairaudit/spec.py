@@ -34,6 +34,8 @@ __all__ = [
     "ModelSpec",
     "OutputSpec",
     "ProtectedAttribute",
+    "RegressionSpec",
+    "ScoreSpec",
     "load_spec",
     "spec_from_dict",
 ]
@@ -191,6 +193,41 @@ class GateSpec(_Strict):
         return self
 
 
+class ScoreSpec(_Strict):
+    """How scores are binned (when the model gives a score: higher = more likely selected)."""
+
+    range: tuple[float, float] = Field(
+        (0.0, 1.0), description="[low, high] of the fine bins; scores outside are counted."
+    )
+    bins: int = Field(1000, ge=10, le=100_000, description="Fine bins over the range.")
+    sweep_points: int = Field(
+        101, ge=2, description="Thresholds in the single-threshold sweep (bin edges)."
+    )
+    calibration_bins: int = Field(10, ge=1, description="Coarse bins for calibration.")
+
+    @model_validator(mode="after")
+    def _fit(self) -> ScoreSpec:
+        lo, hi = self.range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError("range must be two finite numbers [low, high] with low < high")
+        if self.bins % (self.sweep_points - 1):
+            raise ValueError(
+                f"sweep_points - 1 ({self.sweep_points - 1}) must divide bins ({self.bins})"
+            )
+        if self.bins % self.calibration_bins:
+            raise ValueError(
+                f"calibration_bins ({self.calibration_bins}) must divide bins ({self.bins})"
+            )
+        return self
+
+
+class RegressionSpec(_Strict):
+    """A numeric prediction to audit beside the decision (e.g. predicted income)."""
+
+    predicted: str = Field(description="Column with the model's numeric prediction.")
+    actual: str = Field(description="Column with the true value.")
+
+
 class OutputSpec(_Strict):
     """Where results go."""
 
@@ -250,6 +287,8 @@ class AuditSpec(_Strict):
         "warn", description="Whether an insufficient-evidence verdict fails the audit."
     )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of intervals.")
+    scores: ScoreSpec = Field(default_factory=ScoreSpec)
+    regression: RegressionSpec | None = None
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
 
