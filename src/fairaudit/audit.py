@@ -909,6 +909,29 @@ def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
             f"({_pct(worst.metrics[head].value)}{ci_txt}, n={worst.n:,}) and lowest for "
             f"{best.attributes[p.name]} ({_pct(best.metrics[head].value)}, n={best.n:,})."
         )
+    if result.regression is not None:
+        reg = result.regression
+        for p in spec.protected:
+            members = [
+                g
+                for g in reg.groups
+                if list(g.attributes) == [p.name]
+                and g.mean_error is not None
+                and g.n >= spec.min_group_size
+            ]
+            if len(members) >= 2:
+                parts = ", ".join(f"{g.attributes[p.name]} {g.mean_error:+,.4g}" for g in members)
+                lines.append(f"{reg.predicted} − {reg.actual}, mean error by {p.name}: {parts}.")
+    if result.scores is not None:
+        for grouping in result.scores.groupings:
+            aucs = [
+                g.auc for g in grouping.groups if g.auc is not None and g.n >= spec.min_group_size
+            ]
+            if len(grouping.attributes) == 1 and len(aucs) >= 2:
+                lines.append(
+                    f"Score ROC AUC by {grouping.attributes[0]}: {min(aucs):.3f} to "
+                    f"{max(aucs):.3f}."
+                )
     n_fail = sum(c.verdict == "fail" for c in result.checks)
     n_ins = sum(c.verdict == "insufficient_evidence" for c in result.checks)
     if result.checks:
