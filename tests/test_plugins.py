@@ -35,7 +35,7 @@ def _install_plugin(site: Path) -> Path:
 
 def test_builtins_are_registered_through_the_hooks(registry: Registry) -> None:
     loaders = {c.name: c for c in registry.components("model_loader")}
-    assert {"column", "sklearn", "onnx", "python", "mlflow"} <= set(loaders)
+    assert {"column", "sklearn", "onnx", "python", "mlflow", "rules"} <= set(loaders)
     assert all(c.provider == "fairaudit.builtins" for c in loaders.values())
     readers = {c.name for c in registry.components("data_reader")}
     assert readers == {"csv", "parquet"}

@@ -705,7 +705,8 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
         intervals={
             "rate": "wilson" + (" (Kish effective sample size)" if weighted else ""),
             "difference": "newcombe hybrid score",
-            "ratio": "katz log (0.5 added to every count when a numerator is 0)",
+            "ratio": "katz log; MOVER-R from Wilson limits (Donner & Zou 2012) when a rate is "
+            "0 or 1",
             "bootstrap": "exact multinomial on group × confusion counts, percentile"
             + (", mean weight per cell held fixed" if weighted else ""),
         },
@@ -877,6 +878,8 @@ _SHORT = {"false_negative_rate": "exclusion error", "false_positive_rate": "fals
 def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
     """Plain-language findings (no row-level data)."""
     head = result.headline_metric
+    # the headline rate is over the truly positive (FNR) or truly negative (FPR)
+    min_den = spec.min_positives if head == "false_negative_rate" else spec.min_negatives
     lines = [
         f"Audited {result.n_audited:,} of {result.n_rows:,} rows"
         + (
@@ -897,6 +900,7 @@ def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
             if list(g.attributes) == [p.name]
             and g.n >= spec.min_group_size
             and g.metrics[head].value is not None
+            and g.metrics[head].denominator >= min_den
         ]
         if len(members) < 2:
             continue

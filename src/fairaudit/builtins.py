@@ -11,9 +11,10 @@ def fairaudit_model_loaders() -> list[type]:
     from fairaudit.models.mlflow import MlflowLoader
     from fairaudit.models.onnx import OnnxLoader
     from fairaudit.models.python import PythonLoader
+    from fairaudit.models.rules import RulesLoader
     from fairaudit.models.sklearn import SklearnLoader
 
-    return [ColumnLoader, MlflowLoader, OnnxLoader, PythonLoader, SklearnLoader]
+    return [ColumnLoader, MlflowLoader, OnnxLoader, PythonLoader, RulesLoader, SklearnLoader]
 
 
 @hookimpl

@@ -35,19 +35,39 @@ def test_newcombe_equals_statsmodels(x1, n1, x2, n2) -> None:
     assert (lo[0], hi[0]) == pytest.approx(ref, abs=1e-12)
 
 
-@pytest.mark.parametrize("x1,n1,x2,n2", [c for c in CASES if c[0] and c[2]])
+@pytest.mark.parametrize("x1,n1,x2,n2", [c for c in CASES if 0 < c[0] < c[1] and 0 < c[2] < c[3]])
 def test_katz_equals_scipy_relative_risk(x1, n1, x2, n2) -> None:
     lo, hi = katz_interval(np.array([x1]), np.array([n1]), np.array([x2]), np.array([n2]))
     ci = relative_risk(x1, n1, x2, n2).confidence_interval(0.95)
     assert (lo[0], hi[0]) == pytest.approx((ci.low, ci.high), rel=1e-12)
 
 
-def test_katz_with_a_zero_count_uses_the_half_correction() -> None:
-    lo, hi = katz_interval(np.array([0]), np.array([15]), np.array([4]), np.array([30]))
-    log_rr = np.log((0.5 / 15.5) / (4.5 / 30.5))
-    se = np.sqrt(1 / 0.5 - 1 / 15.5 + 1 / 4.5 - 1 / 30.5)
-    z = 1.959963984540054
-    assert (lo[0], hi[0]) == pytest.approx((np.exp(log_rr - z * se), np.exp(log_rr + z * se)))
+def test_ratio_interval_at_a_boundary_uses_mover_r() -> None:
+    # everyone in the group is excluded (rate 1): Katz would ignore the group's uncertainty
+    small = katz_interval(np.array([565]), np.array([565]), np.array([1]), np.array([3]))
+    big = katz_interval(np.array([2264]), np.array([2264]), np.array([1]), np.array([3]))
+    assert small[0][0] < big[0][0] < 3.0 < big[1][0] <= small[1][0]
+    # MOVER-R from the Wilson limits (Donner & Zou 2012), computed by hand
+    p1, p2 = 565 / 565, 1 / 3
+    l1, u1 = (x[0] for x in wilson_interval(np.array([p1]), np.array([565])))
+    l2, u2 = (x[0] for x in wilson_interval(np.array([p2]), np.array([3])))
+    lo = (p1 * p2 - np.sqrt((p1 * p2) ** 2 - l1 * u2 * (2 * p1 - l1) * (2 * p2 - u2))) / (
+        u2 * (2 * p2 - u2)
+    )
+    assert small[0][0] == pytest.approx(lo)
+    # zero numerator: lower bound 0; zero reference rate: undefined
+    zero = katz_interval(np.array([0]), np.array([15]), np.array([4]), np.array([30]))
+    assert zero[0][0] == 0.0 and np.isfinite(zero[1][0])
+    undefined = katz_interval(np.array([3]), np.array([15]), np.array([0]), np.array([30]))
+    assert np.isnan(undefined[0][0]) and np.isnan(undefined[1][0])
+
+
+def test_ratio_interval_covers_at_boundaries() -> None:
+    rng = np.random.default_rng(11)
+    reps, n1, n2, p1, p2 = 2000, 40, 60, 0.95, 0.5
+    x1, x2 = rng.binomial(n1, p1, reps), rng.binomial(n2, p2, reps)
+    lo, hi = katz_interval(x1, np.full(reps, n1), x2, np.full(reps, n2))
+    assert 0.90 <= np.mean((lo <= p1 / p2) & (p1 / p2 <= hi)) <= 0.99
 
 
 def test_p_value_corrections_equal_statsmodels() -> None:

@@ -89,22 +89,35 @@ def katz_interval(
     n2: np.ndarray,
     confidence: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Katz's log interval for the ratio of proportions ``(x1/n1) / (x2/n2)``.
+    """Interval for the ratio of proportions ``(x1/n1) / (x2/n2)``.
 
-    ``exp(log RR ± z·sqrt(1/x1 − 1/n1 + 1/x2 − 1/n2))``. When ``x1`` or ``x2`` is 0 the
-    log is undefined; 0.5 is then added to both successes and both trial counts
-    (Haldane–Anscombe), as is common practice. NaN where a denominator is 0.
+    Katz's log interval, ``exp(log RR ± z·sqrt(1/x1 − 1/n1 + 1/x2 − 1/n2))``, where the
+    2×2 table has no empty cell. Where it has one (a rate of 0 or 1), Katz's variance
+    degenerates (a rate of 1 contributes no uncertainty at all), so the MOVER-R interval of
+    Donner & Zou (2012), built from the two Wilson intervals, is used instead; a ratio over
+    a reference rate of 0 stays undefined (NaN). NaN where a denominator is 0.
     """
     x1, n1, x2, n2 = (np.asarray(a, dtype="float64") for a in (x1, n1, x2, n2))
     z = z_value(confidence)
-    zero = (x1 == 0) | (x2 == 0)
-    x1c, x2c = np.where(zero, x1 + 0.5, x1), np.where(zero, x2 + 0.5, x2)
-    n1c, n2c = np.where(zero, n1 + 0.5, n1), np.where(zero, n2 + 0.5, n2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_rr = np.log((x1c / n1c) / (x2c / n2c))
-        se = np.sqrt(1.0 / x1c - 1.0 / n1c + 1.0 / x2c - 1.0 / n2c)
+        log_rr = np.log((x1 / n1) / (x2 / n2))
+        se = np.sqrt(1.0 / x1 - 1.0 / n1 + 1.0 / x2 - 1.0 / n2)
         lo, hi = np.exp(log_rr - z * se), np.exp(log_rr + z * se)
-    bad = ~((n1 > 0) & (n2 > 0))
+        edge = (x1 <= 0) | (x2 <= 0) | (x1 >= n1) | (x2 >= n2)
+        p1, p2 = x1 / n1, x2 / n2
+        l1, u1 = wilson_interval(p1, n1, confidence)
+        l2, u2 = wilson_interval(p2, n2, confidence)
+        pp = p1 * p2
+        m_lo = (pp - np.sqrt(np.maximum(pp * pp - l1 * u2 * (2 * p1 - l1) * (2 * p2 - u2), 0))) / (
+            u2 * (2 * p2 - u2)
+        )
+        m_hi = (pp + np.sqrt(np.maximum(pp * pp - u1 * l2 * (2 * p1 - u1) * (2 * p2 - l2), 0))) / (
+            l2 * (2 * p2 - l2)
+        )
+        m_hi = np.where(l2 > 0, m_hi, np.inf)
+    lo = np.where(edge, np.maximum(m_lo, 0.0), lo)
+    hi = np.where(edge, m_hi, hi)
+    bad = ~((n1 > 0) & (n2 > 0)) | (x2 <= 0) | ~np.isfinite(hi)
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
