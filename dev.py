@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
-FLAGSHIP = ["check", "audits/kenya_sha_pmt.yaml", "--exit-zero"]
+FLAGSHIP = ["check", "audits/digital_family_card.yaml", "--exit-zero"]
 
 
 def _run(cmd: list[str | Path]) -> int:

@@ -286,6 +286,9 @@ def count(
         wanted.setdefault(c, f"model ({spec.model.loader} loader)")
     check_columns(available, wanted, file=data_path)
     columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
+    if model.needs_population:
+        model_columns = list(model.columns) or available
+        model.prepare(reader.iter_batches(data_path, model_columns, batch_rows=batch_rows))
 
     attrs = [p.name for p in spec.protected]
     total = CellCounts.empty(attrs, weighted=spec.data.weight is not None)
@@ -916,15 +919,17 @@ def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
     if result.regression is not None:
         reg = result.regression
         for p in spec.protected:
-            members = [
-                g
-                for g in reg.groups
-                if list(g.attributes) == [p.name]
-                and g.mean_error is not None
-                and g.n >= spec.min_group_size
+            reg_members = [
+                r
+                for r in reg.groups
+                if list(r.attributes) == [p.name]
+                and r.mean_error is not None
+                and r.n >= spec.min_group_size
             ]
-            if len(members) >= 2:
-                parts = ", ".join(f"{g.attributes[p.name]} {g.mean_error:+,.4g}" for g in members)
+            if len(reg_members) >= 2:
+                parts = ", ".join(
+                    f"{r.attributes[p.name]} {r.mean_error:+,.4g}" for r in reg_members
+                )
                 lines.append(f"{reg.predicted} − {reg.actual}, mean error by {p.name}: {parts}.")
     if result.scores is not None:
         for grouping in result.scores.groupings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -92,6 +92,15 @@ class Model(ABC):
 
     #: Columns of the data the model reads (checked before predicting).
     columns: Sequence[str] = ()
+
+    #: Whether the model must see every row once before predicting (e.g. rules whose
+    #: parameters are population statistics such as a median income). The audit then
+    #: calls :meth:`prepare` with the model's columns of the whole file, batch by batch,
+    #: so that scoring in batches gives the same decisions as scoring all rows at once.
+    needs_population: bool = False
+
+    def prepare(self, batches: Iterable[pd.DataFrame]) -> None:  # noqa: B027 - optional hook
+        """See the whole population once (the model's columns) before any :meth:`predict`."""
 
     @abstractmethod
     def predict(self, frame: pd.DataFrame) -> Prediction:

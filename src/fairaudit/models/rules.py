@@ -21,6 +21,7 @@ it away, 0 if it changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,13 +83,29 @@ class RulesModel(Model):
         true_columns = [t for m in self.swaps.values() for t in m.values()]
         self.columns = list(dict.fromkeys([*rules.columns(), *true_columns]))
         self.parameters: dict[str, Any] = {}
+        # Parameters given by formulas may be population statistics (a median income):
+        # computed on one predict call's rows they would differ batch by batch, so the
+        # audit lets the model see every row first (prepare) and pins them.
+        computed = [n for n, p in rules.parameters.items() if p.expr is not None]
+        self.needs_population = any(n not in options.parameters for n in computed)
+        self._pinned: dict[str, Any] = dict(options.parameters)
+
+    def prepare(self, batches: Iterable[pd.DataFrame]) -> None:
+        """Compute every parameter on the whole population once, and pin it."""
+        from fairaudit.rules import evaluate
+
+        frame = pd.concat(list(batches), ignore_index=True)
+        ev = evaluate(
+            self.rules, frame, parameters=self._pinned or None, programmes=[self.options.programme]
+        )
+        self._pinned = dict(ev.parameters)
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Evaluate the rules on every row; see the module docstring for the outputs."""
         from fairaudit.rules import counterfactual_decisions, evaluate, flip_codes
 
         o = self.options
-        ev = evaluate(self.rules, frame, parameters=o.parameters or None, programmes=[o.programme])
+        ev = evaluate(self.rules, frame, parameters=self._pinned or None, programmes=[o.programme])
         self.parameters = dict(ev.parameters)
         result = ev.programmes[o.programme]
         decision = result.decision(o.include_outreach)
