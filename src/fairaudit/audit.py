@@ -10,7 +10,7 @@ import math
 import platform
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from itertools import pairwise
 from pathlib import Path
@@ -47,12 +47,22 @@ from fairaudit.results import (
     AuditResult,
     BetweenGroups,
     BetweenValue,
+    CategoryGroup,
+    CategoryResults,
+    CounterfactualGroup,
+    CounterfactualResults,
     Counts,
+    DefectEffect,
     Disparity,
     GroupResult,
     MetricValue,
     Overall,
+    PoorestGroup,
+    PoorestResults,
     Provenance,
+    ReasonCount,
+    ReasonGroup,
+    ReasonResults,
     Reference,
     RegressionGroup,
     RegressionResults,
@@ -102,7 +112,7 @@ class AuditRun:
     score_sums: GroupedSums | None = None
     scores_outside: int = 0
     regression: GroupedSums | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extras: _Extras | None = None
 
 
 def run_audit(
@@ -253,6 +263,119 @@ def _iter_prepared(
     yield from reader.iter_batches(path, columns, batch_rows=batch_rows, as_text=text_cols)
 
 
+_REASON = "__reason__"
+
+
+class _Extras:
+    """Additive per-group tallies beyond the confusion counts: what decided adverse
+    decisions, what each data defect flips, category confusion, and the poorest's errors."""
+
+    def __init__(self, spec: AuditSpec, groupings: tuple[tuple[str, ...], ...]) -> None:
+        self.spec = spec
+        self.groupings = groupings
+        self.assistive = spec.intervention == "assistive"
+        self.reasons: GroupedSums | None = None
+        self.defects: list[str] = []
+        self.flips: GroupedSums | None = None
+        order = spec.category.order if spec.category else []
+        self.categories = (
+            GroupedSums((len(order), len(order)), groupings) if spec.category else None
+        )
+        self.poorest = GroupedSums((4,), groupings) if spec.targeting else None
+        self.poorest_cutoff: float | None = None
+
+    def add(
+        self,
+        prediction: Any,
+        keep: np.ndarray,
+        y: np.ndarray,
+        d: np.ndarray,
+        kept: dict[str, np.ndarray],
+        batch: pd.DataFrame,
+        data_path: Path,
+    ) -> None:
+        d = d.astype("int8")
+        adverse = (d == 0) if self.assistive else (d == 1)
+        wrong = adverse & ((y == 1) if self.assistive else (y == 0))
+        reasons = prediction.reasons
+        if reasons is not None and "stage" in reasons.columns:
+            if self.reasons is None:
+                self.reasons = GroupedSums((2,), tuple((*g, _REASON) for g in self.groupings))
+            stage = reasons["stage"].to_numpy(dtype=object)[keep][adverse]
+            sub = {a: v[adverse] for a, v in kept.items()}
+            sub[_REASON] = np.array([str(x) for x in stage], dtype=object)
+            self.reasons.add_batch(sub, np.where(wrong[adverse], 0, 1))
+        if reasons is not None:
+            cf = [c for c in reasons.columns if str(c).startswith("cf_")]
+            if cf and self.flips is None:
+                self.defects = [str(c)[3:] for c in cf]
+                self.flips = GroupedSums((len(cf), 4), self.groupings)
+            if self.flips is not None:
+                eligible = y == 1
+                for k, col in enumerate(cf):
+                    code = reasons[col].to_numpy()[keep]
+                    # assistive: +1 grants; punitive: +1 flags
+                    slot = np.full(len(code), -1)
+                    slot[(code > 0) & eligible] = 0  # exclusion fixed
+                    slot[(code < 0) & eligible] = 1  # exclusion created
+                    slot[(code < 0) & ~eligible] = 2  # inclusion fixed
+                    slot[(code > 0) & ~eligible] = 3  # inclusion created
+                    m = slot >= 0
+                    if m.any():
+                        self.flips.add_batch({a: v[m] for a, v in kept.items()}, k * 4 + slot[m])
+        if self.categories is not None and self.spec.category is not None:
+            if prediction.category is None:
+                raise InputError(
+                    f"`category:` is set, but the {self.spec.model.loader} model gives no category",
+                    fix="remove `category:` from the spec, or use a model that categorises",
+                )
+            order = {v: i for i, v in enumerate(self.spec.category.order)}
+            true = batch[self.spec.category.truth].to_numpy(dtype=object)[keep]
+            model_cat = np.asarray(prediction.category, dtype=object)[keep]
+            bad = {str(v) for v in (*pd.unique(true), *pd.unique(model_cat))} - set(order)
+            if bad:
+                raise InputError(
+                    f"categories {sorted(bad)[:5]} are not in category.order "
+                    f"{self.spec.category.order}",
+                    file=data_path,
+                    column=self.spec.category.truth,
+                    fix="list every category in category.order, best-off first",
+                )
+            ti = np.array([order[str(v)] for v in true], dtype="int64")
+            mi = np.array([order[str(v)] for v in model_cat], dtype="int64")
+            self.categories.add_batch(kept, ti * len(order) + mi)
+        if self.poorest is not None and self.spec.targeting is not None:
+            welfare = pd.to_numeric(batch[self.spec.targeting.welfare], errors="coerce")
+            w = welfare.to_numpy(dtype="float64", na_value=np.nan)[keep]
+            m = w <= float(self.poorest_cutoff)  # type: ignore[arg-type]
+            conf = 2 * y[m].astype("int64") + d[m]  # tn, fp, fn, tp
+            self.poorest.add_batch({a: v[m] for a, v in kept.items()}, conf)
+
+    def finish(self) -> None:
+        """Nothing to flush: every tally is complete after the last batch."""
+
+
+def _welfare_cutoff(spec: AuditSpec, reader: DataReader, path: Path, batch_rows: int) -> float:
+    """The welfare value at the poorest share (a column-only pass over the file)."""
+    assert spec.targeting is not None
+    parts = [
+        pd.to_numeric(b[spec.targeting.welfare], errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan
+        )
+        for b in reader.iter_batches(path, [spec.targeting.welfare], batch_rows=batch_rows)
+    ]
+    values = np.concatenate(parts) if parts else np.array([])
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise InputError(
+            "the welfare column has no numeric values",
+            file=path,
+            column=spec.targeting.welfare,
+            fix="name a numeric column of true welfare under targeting.welfare",
+        )
+    return float(np.quantile(values, spec.targeting.poorest_share, method="inverted_cdf"))
+
+
 def count(
     spec: AuditSpec,
     *,
@@ -280,6 +403,10 @@ def count(
     if spec.regression is not None:
         wanted.setdefault(spec.regression.predicted, "regression.predicted")
         wanted.setdefault(spec.regression.actual, "regression.actual")
+    if spec.targeting is not None:
+        wanted.setdefault(spec.targeting.welfare, "targeting.welfare")
+    if spec.category is not None:
+        wanted.setdefault(spec.category.truth, "category.truth")
     for i, p in enumerate(spec.protected):
         wanted.setdefault(p.source_column, f"protected[{i}].column")
     for c in model.columns:
@@ -303,6 +430,9 @@ def count(
     has_scores = False
     scores_outside = 0
     regression = GroupedSums((len(REGRESSION_SUMS),), groupings) if spec.regression else None
+    extras = _Extras(spec, groupings)
+    if spec.targeting is not None:
+        extras.poorest_cutoff = _welfare_cutoff(spec, reader, data_path, batch_rows)
     for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
         batch = batch.reset_index(drop=True)
         n = len(batch)
@@ -405,6 +535,7 @@ def count(
             )
             for k in range(contrib.shape[1]):
                 regression.add_batch(kept, np.full(len(contrib), k), weights=contrib[:, k])
+        extras.add(prediction, keep, y, dvals, kept, batch, data_path)
         if progress is not None:
             progress(n_rows)
     if n_rows == 0:
@@ -419,7 +550,9 @@ def count(
             file=data_path,
             fix="check the label, decision and weight columns for missing values",
         )
+    extras.finish()
     return AuditRun(
+        extras=extras,
         counts=total,
         n_rows=n_rows,
         dropped=dict(dropped),
@@ -495,6 +628,28 @@ def _reported_metrics(spec: AuditSpec) -> list[str]:
     return names
 
 
+def _with_differential(targeting: bool, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Add the targeting differential, coverage of the eligible minus that of the
+    non-eligible (TPR − FPR), with Newcombe's interval from the two Wilson intervals (the
+    two rates are over disjoint sets of people, so they are independent)."""
+    tpr, fpr = metrics.get("true_positive_rate"), metrics.get("false_positive_rate")
+    if not targeting or tpr is None or fpr is None:
+        return metrics
+    value = ci = None
+    if tpr.value is not None and fpr.value is not None:
+        value = tpr.value - fpr.value
+        if tpr.ci is not None and fpr.ci is not None:
+            (l1, u1), (l2, u2) = tpr.ci, fpr.ci
+            ci = (
+                value - math.sqrt((tpr.value - l1) ** 2 + (u2 - fpr.value) ** 2),
+                value + math.sqrt((u1 - tpr.value) ** 2 + (fpr.value - l2) ** 2),
+            )
+    metrics["targeting_differential"] = MetricValue(
+        value=value, ci=ci, denominator=tpr.denominator + fpr.denominator
+    )
+    return metrics
+
+
 def _ci(pair: tuple[np.ndarray, np.ndarray], i: int) -> tuple[float, float] | None:
     lo, hi = float(pair[0][i]), float(pair[1][i])
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
@@ -552,18 +707,21 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
         weighted_counts=WeightedCounts(**{c: float(tot[f"w_{c}"]) for c in CONFUSION})
         if weighted
         else None,
-        metrics=with_aliases(
-            {
-                name: MetricValue(
-                    value=_num(float(overall_stats.value[name][0])),
-                    ci=_ci(overall_stats.ci[name], 0),
-                    denominator=int(overall_stats.denominator[name][0]),
-                    bootstrap_ci=_ci(overall_stats.boot_ci[name], 0)
-                    if name in overall_stats.boot_ci
-                    else None,
-                )
-                for name in reported
-            }
+        metrics=_with_differential(
+            targeting,
+            with_aliases(
+                {
+                    name: MetricValue(
+                        value=_num(float(overall_stats.value[name][0])),
+                        ci=_ci(overall_stats.ci[name], 0),
+                        denominator=int(overall_stats.denominator[name][0]),
+                        bootstrap_ci=_ci(overall_stats.boot_ci[name], 0)
+                        if name in overall_stats.boot_ci
+                        else None,
+                    )
+                    for name in reported
+                }
+            ),
         ),
     )
 
@@ -670,7 +828,7 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
                     weighted_counts=WeightedCounts(**{c: float(row[f"w_{c}"]) for c in CONFUSION})
                     if weighted
                     else None,
-                    metrics=with_aliases(metrics),
+                    metrics=_with_differential(targeting, with_aliases(metrics)),
                     disparities=with_aliases(disparities),
                 )
             )
@@ -740,6 +898,10 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
         statistics=statistics,
         scores=_score_results(spec, run, per_grouping),
         regression=_regression_results(spec, run, per_grouping),
+        reasons=_reason_results(spec, run, per_grouping),
+        counterfactuals=_counterfactual_results(run, per_grouping),
+        categories=_category_results(spec, run, per_grouping),
+        poorest=_poorest_results(spec, run, per_grouping),
         checks=checks,
         summary=[],
         provenance=_provenance(spec, run),
@@ -829,6 +991,148 @@ def _regression_results(
         actual=spec.regression.actual,
         overall=group((), ()),
         groups=[group(grouping, k) for grouping, _f, keys, _s in per_grouping for k in keys],
+    )
+
+
+def _all_groups(per_grouping: list[Any]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Everyone, then every group of every attribute set, in display order."""
+    out: list[tuple[tuple[str, ...], tuple[str, ...]]] = [((), ())]
+    for grouping, _frame, keys, _stats in per_grouping:
+        out.extend((grouping, k) for k in keys)
+    return out
+
+
+def _reason_results(
+    spec: AuditSpec, run: AuditRun, per_grouping: list[Any]
+) -> ReasonResults | None:
+    ex = run.extras
+    if ex is None or ex.reasons is None:
+        return None
+    groups = []
+    for grouping, key in _all_groups(per_grouping):
+        table = ex.reasons.data[(*grouping, _REASON)]
+        rows = [(k[-1], v) for k, v in table.items() if k[:-1] == key]
+        wrongly = int(sum(v[0] for _, v in rows))
+        reasons = sorted(
+            (
+                ReasonCount(
+                    reason=r,
+                    wrongly=int(v[0]),
+                    adverse=int(v[0] + v[1]),
+                    share=float(v[0] / wrongly) if wrongly else None,
+                )
+                for r, v in rows
+            ),
+            key=lambda rc: (-rc.wrongly, -rc.adverse, rc.reason),
+        )
+        groups.append(
+            ReasonGroup(
+                attributes=dict(zip(grouping, key, strict=True)), wrongly=wrongly, reasons=reasons
+            )
+        )
+    assistive = spec.intervention == "assistive"
+    return ReasonResults(
+        column="stage",
+        adverse="not selected" if assistive else "selected",
+        wrongly="truly eligible" if assistive else "truly negative",
+        groups=groups,
+    )
+
+
+def _counterfactual_results(run: AuditRun, per_grouping: list[Any]) -> CounterfactualResults | None:
+    ex = run.extras
+    if ex is None or ex.flips is None:
+        return None
+    groups = []
+    for grouping, key in _all_groups(per_grouping):
+        flips = ex.flips.get(grouping, key)
+        g = _find_group(run, per_grouping, grouping, key)
+        groups.append(
+            CounterfactualGroup(
+                attributes=dict(zip(grouping, key, strict=True)),
+                excluded=g,
+                defects=[
+                    DefectEffect(
+                        defect=name,
+                        exclusions_fixed=int(flips[k][0]),
+                        exclusions_created=int(flips[k][1]),
+                        inclusions_fixed=int(flips[k][2]),
+                        inclusions_created=int(flips[k][3]),
+                    )
+                    for k, name in enumerate(ex.defects)
+                ],
+            )
+        )
+    return CounterfactualResults(defects=list(ex.defects), groups=groups)
+
+
+def _find_group(
+    run: AuditRun, per_grouping: list[Any], grouping: tuple[str, ...], key: tuple[str, ...]
+) -> int:
+    """Eligible people not selected (fn) in one group."""
+    if not grouping:
+        return int(run.counts.total()["fn"])
+    for g, frame, keys, _s in per_grouping:
+        if g == grouping:
+            return int(frame.iloc[keys.index(key)]["fn"])
+    return 0
+
+
+def _category_results(
+    spec: AuditSpec, run: AuditRun, per_grouping: list[Any]
+) -> CategoryResults | None:
+    ex = run.extras
+    if ex is None or ex.categories is None or spec.category is None:
+        return None
+    groups = []
+    for grouping, key in _all_groups(per_grouping):
+        m = ex.categories.get(grouping, key).astype("int64")
+        n = int(m.sum())
+        groups.append(
+            CategoryGroup(
+                attributes=dict(zip(grouping, key, strict=True)),
+                n=n,
+                matrix=m.tolist(),
+                agreement=float(np.trace(m) / n) if n else None,
+                # rows = true, columns = model; index grows towards worse-off
+                need_hidden=int(np.tril(m, -1).sum()),
+                need_overstated=int(np.triu(m, 1).sum()),
+            )
+        )
+    return CategoryResults(
+        true_column=spec.category.truth, order=list(spec.category.order), groups=groups
+    )
+
+
+def _poorest_results(
+    spec: AuditSpec, run: AuditRun, per_grouping: list[Any]
+) -> PoorestResults | None:
+    ex = run.extras
+    if ex is None or ex.poorest is None or spec.targeting is None:
+        return None
+    groups = []
+    for grouping, key in _all_groups(per_grouping):
+        tn, fp, fn, tp = (int(x) for x in ex.poorest.get(grouping, key))
+        eligible = tp + fn
+        rate = fn / eligible if eligible else None
+        lo, hi = wilson_interval(
+            np.array([rate if rate is not None else np.nan]), np.array([eligible]), spec.confidence
+        )
+        groups.append(
+            PoorestGroup(
+                attributes=dict(zip(grouping, key, strict=True)),
+                n=tn + fp + fn + tp,
+                eligible=eligible,
+                excluded=fn,
+                exclusion_error=rate,
+                exclusion_error_ci=(float(lo[0]), float(hi[0])) if rate is not None else None,
+            )
+        )
+    return PoorestResults(
+        welfare=spec.targeting.welfare,
+        share=spec.targeting.poorest_share,
+        cutoff=float(ex.poorest_cutoff or 0.0),
+        groups=groups,
     )
 
 

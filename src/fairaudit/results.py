@@ -232,6 +232,82 @@ class RegressionResults(_Model):
     groups: list[RegressionGroup]
 
 
+class ReasonCount(_Model):
+    reason: str
+    wrongly: int = Field(description="Wrongly adverse decisions (e.g. eligible, not selected).")
+    share: float | None = Field(description="Share of the group's wrongly adverse decisions.")
+    adverse: int = Field(description="All adverse decisions with this reason.")
+
+
+class ReasonGroup(_Model):
+    attributes: dict[str, str]
+    wrongly: int
+    reasons: list[ReasonCount]
+
+
+class ReasonResults(_Model):
+    """What decided the adverse decisions (the rules' deciding stage), per group."""
+
+    column: str
+    adverse: str = Field(description="Which decisions are adverse: 'not selected' or 'selected'.")
+    wrongly: str = Field(description="Which adverse decisions are wrong.")
+    groups: list[ReasonGroup]
+
+
+class DefectEffect(_Model):
+    defect: str
+    exclusions_fixed: int = Field(description="Eligible, not selected -> selected when fixed.")
+    exclusions_created: int = Field(description="Eligible, selected -> not selected.")
+    inclusions_fixed: int = Field(description="Not eligible, selected -> not selected.")
+    inclusions_created: int = Field(description="Not eligible, not selected -> selected.")
+
+
+class CounterfactualGroup(_Model):
+    attributes: dict[str, str]
+    excluded: int = Field(description="Eligible people not selected in this group.")
+    defects: list[DefectEffect]
+
+
+class CounterfactualResults(_Model):
+    """Each data defect's effect: decisions that flip when the registry field is corrected."""
+
+    defects: list[str]
+    groups: list[CounterfactualGroup]
+
+
+class CategoryGroup(_Model):
+    attributes: dict[str, str]
+    n: int
+    matrix: list[list[int]] = Field(description="Rows: true category; columns: the model's.")
+    agreement: float | None
+    need_hidden: int = Field(description="Model category better-off than the true one.")
+    need_overstated: int = Field(description="Model category worse-off than the true one.")
+
+
+class CategoryResults(_Model):
+    true_column: str
+    order: list[str]
+    groups: list[CategoryGroup]
+
+
+class PoorestGroup(_Model):
+    attributes: dict[str, str]
+    n: int
+    eligible: int
+    excluded: int
+    exclusion_error: float | None
+    exclusion_error_ci: Interval | None
+
+
+class PoorestResults(_Model):
+    """Exclusion error among the poorest (errors among the poorest matter most)."""
+
+    welfare: str
+    share: float
+    cutoff: float = Field(description="Welfare at or below which a row is among the poorest.")
+    groups: list[PoorestGroup]
+
+
 class Provenance(_Model):
     fairaudit_version: str
     spec_sha256: str
@@ -266,6 +342,10 @@ class AuditResult(_Model):
     statistics: Statistics
     scores: ScoreResults | None = None
     regression: RegressionResults | None = None
+    reasons: ReasonResults | None = None
+    counterfactuals: CounterfactualResults | None = None
+    categories: CategoryResults | None = None
+    poorest: PoorestResults | None = None
     checks: list[Check]
     summary: list[str]
     provenance: Provenance

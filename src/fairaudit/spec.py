@@ -34,8 +34,10 @@ __all__ = [
     "ModelSpec",
     "OutputSpec",
     "ProtectedAttribute",
+    "CategorySpec",
     "RegressionSpec",
     "ScoreSpec",
+    "TargetingSpec",
     "load_spec",
     "spec_from_dict",
 ]
@@ -228,6 +230,29 @@ class RegressionSpec(_Strict):
     actual: str = Field(description="Column with the true value.")
 
 
+class TargetingSpec(_Strict):
+    """Targeting extras for assistive programmes."""
+
+    welfare: str = Field(
+        description="Column of true welfare (e.g. true per-capita income): lower = poorer."
+    )
+    poorest_share: float = Field(
+        0.1, gt=0.0, lt=1.0,
+        description="Report the exclusion error among this poorest share (0.1 = decile).",
+    )
+
+
+class CategorySpec(_Strict):
+    """Compare the model's category (e.g. well-being level) with the true one."""
+
+    truth: str = Field(description="Column with each row's true category.")
+    order: list[str] = Field(
+        min_length=2,
+        description="Categories from best-off to worst-off, e.g. [A, B, C, D, E]. A model "
+        "category better-off than the true one hides need (a downgrade of need).",
+    )
+
+
 class OutputSpec(_Strict):
     """Where results go."""
 
@@ -289,6 +314,8 @@ class AuditSpec(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of intervals.")
     scores: ScoreSpec = Field(default_factory=ScoreSpec)
     regression: RegressionSpec | None = None
+    targeting: TargetingSpec | None = None
+    category: CategorySpec | None = None
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
 
