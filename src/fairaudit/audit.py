@@ -1235,16 +1235,24 @@ def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
                     f"{r.attributes[p.name]} {r.mean_error:+,.4g}" for r in reg_members
                 )
                 lines.append(f"{reg.predicted} − {reg.actual}, mean error by {p.name}: {parts}.")
+    lines.extend(_extra_lines(spec, result))
     if result.scores is not None:
-        for grouping in result.scores.groupings:
-            aucs = [
-                g.auc for g in grouping.groups if g.auc is not None and g.n >= spec.min_group_size
-            ]
-            if len(grouping.attributes) == 1 and len(aucs) >= 2:
-                lines.append(
-                    f"Score ROC AUC by {grouping.attributes[0]}: {min(aucs):.3f} to "
-                    f"{max(aucs):.3f}."
-                )
+        singles = [
+            (g.auc, f"{grouping.attributes[0]}={g.attributes[grouping.attributes[0]]}")
+            for grouping in result.scores.groupings
+            if len(grouping.attributes) == 1
+            for g in grouping.groups
+            if g.auc is not None
+            and g.n >= spec.min_group_size
+            and g.n_positive >= spec.min_positives
+            and g.n_negative >= spec.min_negatives
+        ]
+        if len(singles) >= 2:
+            lo_auc, hi_auc = min(singles), max(singles)
+            lines.append(
+                f"Score ROC AUC ranges from {lo_auc[0]:.3f} ({lo_auc[1]}) to {hi_auc[0]:.3f} "
+                f"({hi_auc[1]}) across groups."
+            )
     n_fail = sum(c.verdict == "fail" for c in result.checks)
     n_ins = sum(c.verdict == "insufficient_evidence" for c in result.checks)
     if result.checks:
@@ -1257,6 +1265,67 @@ def _summary_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
     for u, k in result.unknown.items():
         if k:
             lines.append(f"{k:,} rows have no recorded {u}; they form the group '{UNKNOWN}'.")
+    return lines
+
+
+def _extra_lines(spec: AuditSpec, result: AuditResult) -> list[str]:
+    """Plain-language lines for reasons, data defects, categories and the poorest."""
+    lines: list[str] = []
+    if result.reasons is not None:
+        top = result.reasons.groups[0]
+        if top.wrongly:
+            parts = ", ".join(
+                f"{r.reason.replace('_', ' ')} {100 * (r.share or 0):.0f}%"
+                for r in top.reasons[:4]
+                if r.wrongly
+            )
+            lines.append(f"What decided the {top.wrongly:,} wrong adverse decisions: {parts}.")
+        for p in spec.protected:
+            worst = [
+                g
+                for g in result.reasons.groups
+                if list(g.attributes) == [p.name] and g.wrongly >= spec.min_group_size
+            ]
+            for g in worst:
+                first = g.reasons[0] if g.reasons else None
+                if first is None or first.share is None:
+                    continue
+                overall = next((r.share for r in top.reasons if r.reason == first.reason), 0.0)
+                if first.share >= (overall or 0.0) + 0.15:
+                    lines.append(
+                        f"{p.name}={g.attributes[p.name]}: {100 * first.share:.0f}% of its "
+                        f"{g.wrongly:,} wrong adverse decisions are decided by "
+                        f"{first.reason.replace('_', ' ')} ({100 * (overall or 0):.0f}% overall)."
+                    )
+    if result.counterfactuals is not None:
+        top_cf = result.counterfactuals.groups[0]
+        fixed = sorted(top_cf.defects, key=lambda d: -d.exclusions_fixed)
+        parts = ", ".join(
+            f"{d.defect.replace('_', ' ')} {d.exclusions_fixed:,}"
+            for d in fixed
+            if d.exclusions_fixed
+        )
+        if parts:
+            lines.append(
+                f"Wrongly excluded rows that correcting one registry defect at a time "
+                f"would select: {parts} (of {top_cf.excluded:,})."
+            )
+    if result.categories is not None:
+        c = result.categories.groups[0]
+        if c.n:
+            lines.append(
+                f"{c.need_hidden:,} rows ({100 * c.need_hidden / c.n:.1f}%) are placed in a "
+                f"better-off category than their true one (need hidden); "
+                f"{c.need_overstated:,} in a worse-off one."
+            )
+    if result.poorest is not None:
+        p0 = result.poorest.groups[0]
+        if p0.exclusion_error is not None:
+            lines.append(
+                f"Exclusion error among the poorest {100 * result.poorest.share:g}% by "
+                f"{result.poorest.welfare}: {100 * p0.exclusion_error:.1f}% "
+                f"({p0.excluded:,} of {p0.eligible:,} eligible)."
+            )
     return lines
 
 
