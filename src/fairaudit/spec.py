@@ -29,12 +29,12 @@ from fairaudit.metrics.rates import METRICS, canonical_metric
 
 __all__ = [
     "AuditSpec",
+    "CategorySpec",
     "DataSpec",
     "GateSpec",
     "ModelSpec",
     "OutputSpec",
     "ProtectedAttribute",
-    "CategorySpec",
     "RegressionSpec",
     "ScoreSpec",
     "TargetingSpec",
@@ -237,7 +237,9 @@ class TargetingSpec(_Strict):
         description="Column of true welfare (e.g. true per-capita income): lower = poorer."
     )
     poorest_share: float = Field(
-        0.1, gt=0.0, lt=1.0,
+        0.1,
+        gt=0.0,
+        lt=1.0,
         description="Report the exclusion error among this poorest share (0.1 = decile).",
     )
 
