@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from fairaudit.errors import InputError
-from fairaudit.models.base import LoadContext, LoaderOptions, Prediction, binary_decision
+from fairaudit.models.base import LoadContext, LoaderOptions, Model, Prediction, binary_decision
 
 
 class PredictorOptions(LoaderOptions):
@@ -201,3 +201,27 @@ def _empty_prediction(with_score: bool) -> Prediction:
         decision=np.zeros(0, dtype="int8"),
         score=np.zeros(0, dtype="float64") if with_score else None,
     )
+
+
+class PredictorModel(Model):
+    """What every built-in predictor keeps: its feature columns, the class that means
+    "selected", the score cut-off, and its provenance."""
+
+    def __init__(
+        self,
+        *,
+        columns: Sequence[str],
+        positive: Any,
+        positive_index: int | None,
+        threshold: float | None,
+        provenance: dict[str, Any],
+    ) -> None:
+        self.columns = tuple(columns)
+        self.positive = positive
+        self.positive_index = positive_index
+        self.threshold = threshold
+        self._provenance = provenance
+
+    def provenance(self) -> dict[str, Any]:
+        """What identifies the model (loader, file or URI, sha256, library versions)."""
+        return dict(self._provenance)

@@ -33,6 +33,7 @@ from pydantic import Field
 
 from fairaudit.errors import InputError, MissingExtraError
 from fairaudit.models._common import (
+    PredictorModel,
     PredictorOptions,
     _check_length,
     _class_index,
@@ -76,7 +77,7 @@ class MlflowOptions(PredictorOptions):
     )
 
 
-class MlflowModel(Model):
+class MlflowModel(PredictorModel):
     """An MLflow pyfunc model deciding for rows of a DataFrame.
 
     Parameters
@@ -107,14 +108,16 @@ class MlflowModel(Model):
         output_column: str | None,
         provenance: dict[str, Any],
     ) -> None:
+        super().__init__(
+            columns=columns,
+            positive=positive,
+            positive_index=positive_index,
+            threshold=threshold,
+            provenance=provenance,
+        )
         self.pyfunc = pyfunc
-        self.columns = tuple(columns)
         self.classes = classes
-        self.positive = positive
-        self.positive_index = positive_index
-        self.threshold = threshold
         self.output_column = output_column
-        self._provenance = provenance
         self._uri = provenance["uri"]
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
@@ -212,10 +215,6 @@ class MlflowModel(Model):
         else:
             decision = (np.argmax(proba, axis=1) == idx).astype("int8")
         return Prediction(decision=decision, score=score)
-
-    def provenance(self) -> dict[str, Any]:
-        """Loader, URI, tracking URI (without credentials), sha256 of the model folder, ids."""
-        return dict(self._provenance)
 
 
 def _all_classes(values: np.ndarray, classes: list[Any]) -> bool:

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from fairaudit.errors import InputError, MissingExtraError
 from fairaudit.models._common import (
+    PredictorModel,
     PredictorOptions,
     _decisions,
     _empty_prediction,
@@ -83,7 +84,7 @@ class OnnxOptions(PredictorOptions):
     )
 
 
-class OnnxModel(Model):
+class OnnxModel(PredictorModel):
     """An ONNX graph run by onnxruntime on the CPU.
 
     Parameters
@@ -120,16 +121,18 @@ class OnnxModel(Model):
         threshold: float | None,
         provenance: dict[str, Any],
     ) -> None:
+        super().__init__(
+            columns=columns,
+            positive=positive,
+            positive_index=positive_index,
+            threshold=threshold,
+            provenance=provenance,
+        )
         self.session = session
-        self.columns = tuple(columns)
         self.feeds = feeds
         self.label_output = label_output
         self.probability_output = probability_output
         self.classes = classes
-        self.positive = positive
-        self.positive_index = positive_index
-        self.threshold = threshold
-        self._provenance = provenance
         self._path = provenance["path"]
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
@@ -189,10 +192,6 @@ class OnnxModel(Model):
             keys = self.classes if self.classes is not None else list(raw[0])
             return np.array([[row[k] for k in keys] for row in raw], dtype="float64")
         return np.asarray(raw, dtype="float64").reshape(n, -1)
-
-    def provenance(self) -> dict[str, Any]:
-        """Loader, file, sha256, producer, and the onnxruntime version."""
-        return dict(self._provenance)
 
 
 class OnnxLoader(ModelLoader):

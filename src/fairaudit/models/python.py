@@ -32,6 +32,7 @@ from pydantic import Field, field_validator
 
 from fairaudit.errors import InputError
 from fairaudit.models._common import (
+    PredictorModel,
     PredictorOptions,
     _check_length,
     _decisions,
@@ -80,7 +81,7 @@ class PythonOptions(PredictorOptions):
         return value
 
 
-class PythonModel(Model):
+class PythonModel(PredictorModel):
     """A Python function deciding for a DataFrame of rows.
 
     Parameters
@@ -110,13 +111,16 @@ class PythonModel(Model):
         positive: Any,
         provenance: dict[str, Any],
     ) -> None:
+        super().__init__(
+            columns=columns or (),
+            positive=positive,
+            positive_index=None,
+            threshold=threshold,
+            provenance=provenance,
+        )
         self.function = function
         self.spec = spec
-        self.columns = tuple(columns or ())
         self.kwargs = dict(kwargs)
-        self.threshold = threshold
-        self.positive = positive
-        self._provenance = provenance
         self._file = provenance.get("path")
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
@@ -195,10 +199,6 @@ class PythonModel(Model):
                 )
         out = _align(out, index)
         return (None, out) if self.threshold is not None else (out, None)
-
-    def provenance(self) -> dict[str, Any]:
-        """Loader, the callable's name, its source file and that file's sha256, kwargs."""
-        return dict(self._provenance)
 
 
 def _align(values: Any, index: pd.Index) -> Any:

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from fairaudit.errors import InputError, MissingExtraError, UntrustedModelError
 from fairaudit.models._common import (
+    PredictorModel,
     PredictorOptions,
     _decisions,
     _empty_prediction,
@@ -69,7 +70,7 @@ class SklearnOptions(PredictorOptions):
     )
 
 
-class SklearnModel(Model):
+class SklearnModel(PredictorModel):
     """A fitted scikit-learn estimator (or pipeline) deciding for rows of a DataFrame.
 
     Parameters
@@ -102,13 +103,15 @@ class SklearnModel(Model):
         threshold: float | None,
         provenance: dict[str, Any],
     ) -> None:
+        super().__init__(
+            columns=columns,
+            positive=positive,
+            positive_index=positive_index,
+            threshold=threshold,
+            provenance=provenance,
+        )
         self.estimator = estimator
-        self.columns = tuple(columns)
         self.by_name = by_name
-        self.positive = positive
-        self.positive_index = positive_index
-        self.threshold = threshold
-        self._provenance = provenance
         self._path = provenance["path"]
         classes = getattr(estimator, "classes_", None)
         self._n_classes = None if classes is None else len(classes)
@@ -165,10 +168,6 @@ class SklearnModel(Model):
             return np.ascontiguousarray(out[:, self.positive_index])
         # Binary decision_function: positive means classes_[1].
         return out if self.positive_index == 1 else -out
-
-    def provenance(self) -> dict[str, Any]:
-        """Loader, file, format, sha256, the estimator's class and scikit-learn's version."""
-        return dict(self._provenance)
 
 
 class SklearnLoader(ModelLoader):
