@@ -71,7 +71,8 @@ def test_insufficient_evidence_policy(tmp_path, cli) -> None:
     warn = _setup(tmp_path, base_spec(gates=gates, min_group_size=100_000))
     res = cli("check", str(warn), "--json", "-")
     assert res.exit_code == 0, res.output
-    assert '"status": "insufficient_evidence"' in res.stdout
+    assert json.loads(res.stdout)["status"] == "insufficient_evidence"  # stdout: JSON only
+    assert "INSUFFICIENT EVIDENCE" in res.stderr
     fail = _setup(
         tmp_path, base_spec(gates=gates, min_group_size=100_000, insufficient_evidence="fail")
     )

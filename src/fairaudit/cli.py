@@ -285,12 +285,14 @@ def check(
         raise
     except Exception as exc:
         _fail(exc, debug)
+    # With --json -, standard output carries the JSON alone; the summary goes to stderr.
+    to_stderr = json_path == "-"
     if not quiet:
         from fairaudit.report import render_summary
 
-        render_summary(result, _console())
+        render_summary(result, _console(stderr=to_stderr))
     else:
-        click.echo(f"{result.name}: {result.status}")
+        click.echo(f"{result.name}: {result.status}", err=to_stderr)
     code = ExitCode.OK
     if result.status == "fail" or (
         result.status == "insufficient_evidence" and audit_spec.insufficient_evidence == "fail"
