@@ -89,6 +89,8 @@ DEFINITIONS = {
     "inclusion_error": "= false_discovery_rate, fp/(tp+fp): share of beneficiaries who are "
     "not eligible (World Bank targeting convention; false_positive_rate is the other "
     "definition, fp/(fp+tn), also reported)",
+    "targeting_differential": "true_positive_rate - false_positive_rate: coverage of the "
+    "eligible minus coverage of the non-eligible (assistive audits)",
     "interval": "Wilson score interval; with weights, on Kish's effective sample size",
     "difference": "group value minus reference group value",
     "ratio": "group value divided by reference group value",
