@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from fairaudit._version import __version__
-from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns, normalise_values
+from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns, normalise_categorical
 from fairaudit.errors import FairauditError, InputError, InternalError, PluginError
 from fairaudit.gate import evaluate_gates, overall_status
 from fairaudit.metrics.counts import CONFUSION, CellCounts, count_cells
@@ -200,8 +200,12 @@ def _bin_labels(attr: ProtectedAttribute) -> list[str]:
 
 def _protected_values(
     series: pd.Series, attr: ProtectedAttribute, index: int, spec: AuditSpec, file: Path
-) -> tuple[np.ndarray, int]:
-    """Cleaned string values of one attribute for one batch, and its count of missing."""
+) -> tuple[pd.Categorical, int]:
+    """Cleaned values of one attribute for one batch, and its count of missing.
+
+    A Categorical of strings, missing values being the ``unknown`` category: only the
+    distinct values are cleaned and mapped, and rows are counted by their integer codes.
+    """
     col = attr.source_column
     if attr.bins is not None:
         num = pd.to_numeric(series, errors="coerce")
@@ -216,16 +220,21 @@ def _protected_values(
             )
         arr = num.to_numpy(dtype="float64", na_value=np.nan)
         missing = np.isnan(arr)
-        labels = np.array(_bin_labels(attr), dtype=object)
         idx = np.searchsorted(np.asarray(attr.bins), np.where(missing, 0.0, arr), side="right")
-        values = labels[idx]
+        # bin_labels may repeat a label (merged bins): one category per distinct label
+        label_codes, labels = pd.factorize(np.array(_bin_labels(attr), dtype=object))
+        codes = np.where(missing, -1, label_codes[idx])
+        categories = np.asarray(labels, dtype=object)
     else:
-        values, missing = normalise_values(series)
+        cat = normalise_categorical(series)
+        codes, categories = cat.codes, cat.categories.to_numpy(dtype=object)
         if attr.labels:
             mapping = {str(k): v for k, v in attr.labels.items()}
-            values = np.array(
-                [mapping.get(v, v) if v is not None else None for v in values], dtype=object
-            )
+            mapped = np.array([mapping.get(v, v) for v in categories], dtype=object)
+            merged, distinct = pd.factorize(mapped)  # labels may map two values to one
+            codes = np.append(merged, -1)[codes]  # code -1 (missing) stays -1
+            categories = np.asarray(distinct, dtype=object)
+        missing = codes < 0
     n_missing = int(missing.sum())
     if n_missing and attr.missing == "error":
         raise InputError(
@@ -235,13 +244,19 @@ def _protected_values(
             fix=f"fill them, or set `missing: unknown` on protected[{index}] to audit them "
             "as an explicit 'unknown' group",
         )
-    values = values.copy()
-    values[missing] = UNKNOWN
+    if n_missing:
+        where = np.flatnonzero(categories == UNKNOWN)
+        if len(where) == 0:
+            categories = np.append(categories, UNKNOWN)
+            where = np.array([len(categories) - 1])
+        codes = np.where(missing, where[0], codes)
+    values = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
     if attr.values is not None:
         allowed = {*attr.values, UNKNOWN}
-        seen = pd.unique(values)
-        unseen = [v for v in seen if v not in allowed]
-        if unseen:
+        present = np.bincount(values.codes, minlength=len(categories)) > 0
+        if any(v not in allowed for v in categories[present]):
+            seen = pd.unique(np.asarray(values, dtype=object))  # first seen first, as before
+            unseen = [v for v in seen if v not in allowed]
             raise InputError(
                 f"protected attribute {attr.name!r} has value(s) {unseen[:5]} not among the "
                 f"declared values {attr.values}",
@@ -292,7 +307,7 @@ class _Extras:
         keep: np.ndarray,
         y: np.ndarray,
         d: np.ndarray,
-        kept: dict[str, np.ndarray],
+        kept: dict[str, np.ndarray | pd.Categorical],
         batch: pd.DataFrame,
         data_path: Path,
     ) -> None:
@@ -469,7 +484,7 @@ def count(
                     fix="fix the weight column or remove `data.weight`",
                 )
             weight = w
-        protected = {}
+        protected: dict[str, np.ndarray | pd.Categorical] = {}
         for i, p in enumerate(spec.protected):
             protected[p.name], _ = _protected_values(batch[p.source_column], p, i, spec, data_path)
         try:

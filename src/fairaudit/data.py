@@ -23,6 +23,7 @@ __all__ = [
     "DataReader",
     "ParquetReader",
     "check_columns",
+    "normalise_categorical",
     "normalise_values",
 ]
 
@@ -166,6 +167,49 @@ def normalise_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Numbers that are whole (``1.0``, read as float because of gaps) print as ``1``;
     booleans print as ``true``/``false``; text is stripped of surrounding spaces.
     """
+    cat = normalise_categorical(values)
+    categories = cat.categories.to_numpy(dtype=object)
+    table = np.empty(len(categories) + 1, dtype=object)  # code -1 (missing) picks the None
+    table[:-1] = categories
+    codes = cat.codes
+    return table[codes], codes < 0
+
+
+def normalise_categorical(values: pd.Series) -> pd.Categorical:
+    """Protected-attribute values as a Categorical of normalised strings (missing: NaN).
+
+    The same values as :func:`normalise_values`, as integer codes into the distinct
+    strings, in the order in which they first occur. Only the distinct values are
+    normalised, so this costs one factorisation of the column; counting from the codes
+    avoids building (and hashing again) an array of Python strings.
+    """
+    if values.dtype == object:
+        # Python objects that compare equal (1, 1.0, True) are one value to a hash table
+        # but print differently: make them text first, as cleaning them one by one does.
+        values = values.astype("string")
+    codes, uniques = pd.factorize(values, sort=False)
+    distinct = pd.Series(uniques)
+    if distinct.dtype == values.dtype:
+        norm, _ = _normalise_each(distinct)
+        # Different raw values may normalise to the same string (" a" and "a").
+        merged, categories = pd.factorize(norm, sort=False)
+        # Raw code -1 (missing) picks the trailing -1.
+        final = np.append(merged, -1).astype(_code_dtype(len(categories)))[codes]
+    else:  # pragma: no cover - factorize keeps the dtypes readers produce
+        norm, _ = _normalise_each(values)
+        final, categories = pd.factorize(norm, sort=False)
+    dtype = pd.CategoricalDtype(pd.Index(np.asarray(categories, dtype=object), dtype=object))
+    return pd.Categorical.from_codes(final, dtype=dtype)
+
+
+def _code_dtype(n_categories: int) -> type[np.signedinteger]:
+    if n_categories < 1 << 7:
+        return np.int8
+    return np.int16 if n_categories < 1 << 15 else np.int32 if n_categories < 1 << 31 else np.int64
+
+
+def _normalise_each(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalise_values`, value by value (used on the distinct values)."""
     missing = values.isna().to_numpy()
     if pd.api.types.is_bool_dtype(values.dtype):
         out = np.where(values.fillna(False).to_numpy(dtype=bool), "true", "false").astype(object)

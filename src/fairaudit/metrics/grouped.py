@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fairaudit.metrics.counts import factorize_values
+
 __all__ = ["GroupedSums"]
 
 Key = tuple[str, ...]
@@ -45,7 +47,7 @@ class GroupedSums:
 
     def add_batch(
         self,
-        protected: Mapping[str, np.ndarray],
+        protected: Mapping[str, np.ndarray | pd.Categorical],
         index: np.ndarray,
         weights: np.ndarray | None = None,
     ) -> None:
@@ -65,8 +67,8 @@ class GroupedSums:
         for grouping in self.groupings:
             for a in grouping:
                 if a not in codes:
-                    c, u = pd.factorize(np.asarray(protected[a], dtype=object), sort=False)
-                    codes[a] = (c.astype("int64"), np.asarray(u, dtype=object))
+                    c, u = factorize_values(protected[a])  # categoricals: their codes
+                    codes[a] = (c.astype("int64"), u)
             gid = np.zeros(n, dtype="int64")
             radix = []
             for a in grouping:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from fairaudit.metrics.counts import CONFUSION
 from fairaudit.metrics.rates import METRICS, metric_table
-from fairaudit.metrics.significance import two_proportion_test
+from fairaudit.metrics.significance import two_proportion_tests
 from fairaudit.metrics.uncertainty import (
     effective_n,
     katz_interval,
@@ -67,14 +67,26 @@ def _sum_cells(arr: np.ndarray, cells: Sequence[str]) -> np.ndarray:
     return np.sum(arr[..., [_IDX[c] for c in cells]], axis=-1)
 
 
-def _rates(counts: np.ndarray, weights: np.ndarray | None) -> dict[str, np.ndarray]:
+def _rates(
+    counts: np.ndarray, weights: np.ndarray | None, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Metric values for counts of shape (..., groups, 4); NaN where undefined."""
     basis = counts if weights is None else weights
+    # Metrics share numerators and denominators: sum each set of cells once.
+    sums: dict[tuple[bool, tuple[str, ...]], np.ndarray] = {}
+
+    def summed(weighted: bool, cells: tuple[str, ...]) -> np.ndarray:
+        key = (weighted and weights is not None, cells)
+        if key not in sums:
+            sums[key] = _sum_cells(basis if key[0] else counts, cells)
+        return sums[key]
+
     out = {}
-    for name, m in METRICS.items():
-        num = _sum_cells(basis, m.numerator)
-        den = _sum_cells(basis, m.denominator)
-        rows = _sum_cells(counts, m.denominator)
+    for name in names if names is not None else METRICS:
+        m = METRICS[name]
+        num = summed(True, m.numerator)
+        den = summed(True, m.denominator)
+        rows = summed(False, m.denominator)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[name] = np.where((rows > 0) & (den > 0), num / np.where(den > 0, den, 1), np.nan)
     return out
@@ -151,16 +163,19 @@ def grouping_statistics(
             v, eff, np.full_like(v, v[ref]), np.full_like(eff, eff[ref]), confidence
         )
         ratio_ci[name] = katz_interval(
-            x_eff, eff, np.full_like(x_eff, x_eff[ref]), np.full_like(eff, eff[ref]), confidence
+            x_eff,
+            eff,
+            np.full_like(x_eff, x_eff[ref]),
+            np.full_like(eff, eff[ref]),
+            confidence,
         )
-        tests[name] = [
-            None
-            if i == ref
-            else two_proportion_test(
-                int(rows_num[i]), int(rows_den[i]), int(rows_num[ref]), int(rows_den[ref])
-            )
-            for i in range(len(v))
-        ]
+        tests[name] = two_proportion_tests(
+            rows_num,
+            rows_den,
+            np.full_like(rows_num, rows_num[ref]),
+            np.full_like(rows_den, rows_den[ref]),
+        )
+        tests[name][ref] = None
         d, r = _between(v)
         between[name] = (
             None if not np.isfinite(d) else float(d),
@@ -199,7 +214,7 @@ def _bootstrap(
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_w = np.where(counts > 0, wsum / np.where(counts > 0, counts, 1), 0.0)
         wdraws = draws * mean_w[None, :, :]
-    rates = _rates(draws, wdraws)
+    rates = _rates(draws, wdraws, names)
     ref = stats.ref
     for name in names:
         v = rates[name]  # (B, G)

@@ -199,6 +199,19 @@ def binary_decision(
                 fix="give a loader option selecting one output (e.g. 'threshold' for scores)",
             )
         arr = arr[:, 0]
+    if positive is None and arr.dtype.kind in "biuf" and not np.isnan(arr).any():
+        # Numbers and booleans without gaps: the checks below, without boxing every value.
+        if arr.dtype == bool:
+            return arr.astype("int8")
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            raise InputError(
+                f"{what} must be 0/1 but has values {_show(pd.unique(arr[bad]))}",
+                file=file,
+                column=column,
+                fix=fix or "map it to 0/1, or, for a score, give a threshold",
+            )
+        return arr.astype("int8")
     as_obj = pd.Series(arr, dtype="object")
     n_missing = int(as_obj.isna().sum())
     if n_missing:
