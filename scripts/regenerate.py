@@ -68,13 +68,9 @@ def _same_results(current: str, fresh: str) -> bool:
 
 
 def _summary(name: str) -> str:
-    r = _result(name)
-    lines = [f"# {r.name}: {r.status}", ""]
-    lines += [f"- {line}" for line in r.summary]
-    failed = [c for c in r.checks if c.verdict == "fail"]
-    if failed:
-        lines += ["", "## Failed checks", ""] + [f"- {c.id}: {c.reason}" for c in failed]
-    return "\n".join(lines) + "\n"
+    from fairaudit.report import summary_markdown
+
+    return summary_markdown(_result(name))
 
 
 Generator = tuple[Callable[[], str], Callable[[str, str], bool]]

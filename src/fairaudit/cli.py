@@ -211,6 +211,21 @@ def main() -> None:
     is_flag=True,
     help="Exit 0 when the audit ran, even if gates failed (errors still exit 2/3).",
 )
+@click.option(
+    "--mlflow",
+    "mlflow_on",
+    is_flag=True,
+    help="Record the audit as an MLflow run (extra mlflow); see tracking: in the spec.",
+)
+@click.option(
+    "--mlflow-uri",
+    metavar="URI",
+    help="MLflow tracking URI (implies --mlflow). Default: the spec's, else "
+    "MLFLOW_TRACKING_URI, else MLflow's local default store.",
+)
+@click.option(
+    "--no-tracking", is_flag=True, help="Do not record to MLflow, whatever the spec says."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def check(
@@ -231,6 +246,9 @@ def check(
     json_path: str | None,
     junit_path: Path | None,
     exit_zero: bool,
+    mlflow_on: bool,
+    mlflow_uri: str | None,
+    no_tracking: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -280,11 +298,38 @@ def check(
                 base_dir=Path.cwd(),
             )
         result = _run_with_progress(audit_spec, quiet)
-        _write_outputs(result, audit_spec, out, json_path, junit_path)
+        files = _write_outputs(result, audit_spec, out, json_path, junit_path)
     except click.ClickException:
         raise
     except Exception as exc:
         _fail(exc, debug)
+    tracking = audit_spec.tracking.mlflow
+    if not no_tracking and (tracking is not None or mlflow_on or mlflow_uri):
+        # Local outputs are written first: a tracking failure loses nothing.
+        try:
+            from fairaudit.spec import MlflowTrackingSpec
+            from fairaudit.tracking import track
+
+            t = tracking or MlflowTrackingSpec()
+            info = track(
+                result,
+                audit_spec,
+                files,
+                tracking_uri=mlflow_uri or t.tracking_uri,
+                experiment=t.experiment,
+                run_name=t.run_name,
+                registered_model=t.registered_model,
+                alias_on_pass=t.alias_on_pass,
+            )
+        except Exception as exc:
+            click.echo(
+                f"(the local results are written: {', '.join(map(str, files.values()))})", err=True
+            )
+            _fail(exc, debug)
+        stamped = f"; model version {info.model_version} tagged" if info.model_version else ""
+        click.echo(
+            f"recorded in MLflow: run {info.run_id} at {info.tracking_uri}{stamped}", err=True
+        )
     # With --json -, standard output carries the JSON alone; the summary goes to stderr.
     to_stderr = json_path == "-"
     if not quiet:
@@ -385,24 +430,114 @@ def _run_with_progress(spec: Any, quiet: bool) -> Any:
 
 def _write_outputs(
     result: Any, spec: Any, out: Path | None, json_path: str | None, junit_path: Path | None
-) -> None:
+) -> dict[str, Path]:
+    """Write results.json, summary.md and (if asked) JUnit XML atomically; return them."""
     from fairaudit.audit import safe_slug
-    from fairaudit.report import junit_xml
+    from fairaudit.report import junit_xml, summary_markdown
     from fairaudit.results import atomic_write_text
 
     folder = out or (
         Path(spec.output.dir) if spec.output.dir else Path("fairaudit-out") / safe_slug(spec.name)
     )
     text = result.to_json()
-    atomic_write_text(folder / "results.json", text)
+    files = {"results.json": atomic_write_text(folder / "results.json", text)}
+    files["summary.md"] = atomic_write_text(folder / "summary.md", summary_markdown(result))
     if json_path == "-":
         click.echo(text, nl=False)
     elif json_path:
         atomic_write_text(json_path, text)
     if junit_path:
-        atomic_write_text(
+        files["junit.xml"] = atomic_write_text(
             junit_path, junit_xml(result, insufficient_fails=spec.insufficient_evidence == "fail")
         )
+    return files
+
+
+@main.command("diff")
+@click.argument("before")
+@click.argument("after")
+@click.option(
+    "--max-worsening",
+    type=float,
+    default=None,
+    metavar="X",
+    help="Fail (exit 1) if any group's headline harm metric rises by more than X "
+    "(absolute, e.g. 0.02).",
+)
+@click.option("--mlflow-uri", metavar="URI", help="Tracking URI for runs:/RUN_ID arguments.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the comparison as JSON ('-' for standard output).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def diff_cmd(
+    before: str,
+    after: str,
+    max_worsening: float | None,
+    mlflow_uri: str | None,
+    json_path: str | None,
+    debug: bool,
+) -> None:
+    """Compare two audits: BEFORE and AFTER are results.json files or runs:/RUN_ID.
+
+    \b
+    Shows every gate whose verdict changed and every group's headline harm metric before
+    and after. Exit 1 when --max-worsening is given and some group worsens by more.
+    """
+    try:
+        from fairaudit.diff import diff_results, load_results
+
+        d = diff_results(
+            load_results(before, tracking_uri=mlflow_uri),
+            load_results(after, tracking_uri=mlflow_uri),
+            max_worsening=max_worsening,
+        )
+        if json_path:
+            import json as _json
+
+            from fairaudit.results import atomic_write_text
+
+            text = _json.dumps(d.to_dict(), indent=2, ensure_ascii=False) + "\n"
+            if json_path == "-":
+                click.echo(text, nl=False)
+            else:
+                atomic_write_text(json_path, text)
+    except Exception as exc:
+        _fail(exc, debug)
+    from rich.table import Table
+
+    console = _console(stderr=json_path == "-")
+    console.print(f"status: {d.status[0]} -> {d.status[1]}")
+    changed = [c for c in d.checks if c["before"] != c["after"]]
+    if changed:
+        t = Table(title="gates whose verdict changed", title_justify="left", header_style="bold")
+        for col in ("gate", "group", "before", "after"):
+            t.add_column(col)
+        for c in changed:
+            group = " × ".join(f"{k}={v}" for k, v in c["attributes"].items())
+            t.add_row(c["id"], group, str(c["before"]), str(c["after"]))
+        console.print(t)
+    else:
+        console.print("no gate changed its verdict")
+    t = Table(title=d.headline_metric.replace("_", " "), title_justify="left", header_style="bold")
+    for col in ("group", "before", "after", "change"):
+        t.add_column(col, justify="right" if col != "group" else "left")
+    fmt = lambda v: "–" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    for g in d.groups:
+        group = " × ".join(f"{k}={v}" for k, v in g["attributes"].items())
+        change = "–" if g["change"] is None else f"{100 * g['change']:+.1f} pts"
+        style = "red" if g in d.worsened else ""
+        t.add_row(group, fmt(g["before"]), fmt(g["after"]), change, style=style)
+    console.print(t)
+    if d.gate_failed:
+        console.print(
+            f"[red]{len(d.worsened)} group(s) worsened by more than "
+            f"{100 * (max_worsening or 0):g} points[/]"
+        )
+        sys.exit(int(ExitCode.GATE_FAILED))
+    sys.exit(int(ExitCode.OK))
 
 
 @main.command("plugins")

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from fairaudit.results import AuditResult, Check, GroupResult
 
-__all__ = ["junit_xml", "render_summary"]
+__all__ = ["junit_xml", "render_summary", "summary_markdown"]
 
 _STYLE = {"pass": "bold green", "fail": "bold red", "insufficient_evidence": "bold yellow"}
 _MARK = {"pass": "✓", "fail": "✗", "insufficient_evidence": "?"}
@@ -137,3 +137,13 @@ def junit_xml(result: AuditResult, *, insufficient_fails: bool = False) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
     )
+
+
+def summary_markdown(result: AuditResult) -> str:
+    """The plain-language findings and every failed check, as Markdown (no row data)."""
+    lines = [f"# {result.name}: {result.status}", ""]
+    lines += [f"- {line}" for line in result.summary]
+    failed = [c for c in result.checks if c.verdict == "fail"]
+    if failed:
+        lines += ["", "## Failed checks", ""] + [f"- {c.id}: {c.reason}" for c in failed]
+    return "\n".join(lines) + "\n"

@@ -32,12 +32,14 @@ __all__ = [
     "CategorySpec",
     "DataSpec",
     "GateSpec",
+    "MlflowTrackingSpec",
     "ModelSpec",
     "OutputSpec",
     "ProtectedAttribute",
     "RegressionSpec",
     "ScoreSpec",
     "TargetingSpec",
+    "TrackingSpec",
     "load_spec",
     "spec_from_dict",
 ]
@@ -255,6 +257,26 @@ class CategorySpec(_Strict):
     )
 
 
+class MlflowTrackingSpec(_Strict):
+    """Record the audit as an MLflow run (extra ``mlflow``)."""
+
+    tracking_uri: str | None = Field(
+        None, description="Default: MLFLOW_TRACKING_URI, else MLflow's local default store."
+    )
+    experiment: str = Field("fairaudit", description="Experiment name.")
+    run_name: str | None = Field(None, description="Default: the audit's name.")
+    registered_model: str | None = Field(
+        None, description="models:/name/version to stamp (default: the mlflow loader's uri)."
+    )
+    alias_on_pass: str | None = Field(
+        None, description="Alias to set on that model version when the audit passes."
+    )
+
+
+class TrackingSpec(_Strict):
+    mlflow: MlflowTrackingSpec | None = None
+
+
 class OutputSpec(_Strict):
     """Where results go."""
 
@@ -320,6 +342,7 @@ class AuditSpec(_Strict):
     category: CategorySpec | None = None
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     # Not part of the YAML: where the spec came from (relative paths resolve against it).
     base_dir_: str | None = Field(None, alias="_base_dir", exclude=True)
