@@ -223,10 +223,22 @@ def _artifact_dir(name: str) -> str | None:
 
 
 def _log(client: Any, run_id: str, result: Any, spec: Any) -> None:
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Param
 
     params = [Param(k[:250], v[:6000]) for k, v in _flatten(spec.model_dump(mode="json"))]
     params.append(Param("fairaudit.seed", str(spec.seed)))
+    metrics = _flat_metrics(result)
+    # MLflow limits one batch to 1000 metrics and 100 params
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i : i + 100])
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+
+
+def _flat_metrics(result: Any) -> list[Any]:
+    """Every overall and group metric (and interval bound) as MLflow metrics."""
+    from mlflow.entities import Metric
+
     metrics: list[Metric] = []
 
     def add(key: str, value: float | None) -> None:
@@ -256,11 +268,7 @@ def _log(client: Any, run_id: str, result: Any, spec: Any) -> None:
         sum(c.verdict == "insufficient_evidence" for c in result.checks),
     )
     add("checks.passed", sum(c.verdict == "pass" for c in result.checks))
-    # MLflow limits one batch to 1000 metrics and 100 params
-    for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i : i + 100])
-    for i in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    return metrics
 
 
 def _stamp_model(
