@@ -31,25 +31,21 @@ def test_evaluator_and_cli_agree(tmp_path: Path, mlflow_model_uri, monkeypatch) 
         import mlflow
         import mlflow.models
 
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(fx.tracking_uri)
-        try:
-            with mlflow.start_run() as run:
-                evaluation = mlflow.models.evaluate(
-                    fx.registered_uri,
-                    fx.frame,
-                    targets=LABEL,
-                    model_type="classifier",
-                    evaluators=["fairaudit"],
-                    evaluator_config={
-                        "fairaudit": {"protected": [{"name": PROTECTED}], "gates": gates}
-                    },
-                )
-            client = mlflow.MlflowClient(fx.tracking_uri)
-            logged = client.get_run(run.info.run_id)
-            artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "fairaudit")}
-        finally:
-            mlflow.set_tracking_uri(previous)
+        # the fluent API reads MLFLOW_TRACKING_URI (set above); no process-wide state is set
+        with mlflow.start_run() as run:
+            evaluation = mlflow.models.evaluate(
+                fx.registered_uri,
+                fx.frame,
+                targets=LABEL,
+                model_type="classifier",
+                evaluators=["fairaudit"],
+                evaluator_config={
+                    "fairaudit": {"protected": [{"name": PROTECTED}], "gates": gates}
+                },
+            )
+        client = mlflow.MlflowClient(fx.tracking_uri)
+        logged = client.get_run(run.info.run_id)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "fairaudit")}
     # the CLI path: the same data and model through the mlflow loader
     fx.frame.to_csv(tmp_path / "data.csv", index=False)
     spec = {

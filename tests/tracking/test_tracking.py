@@ -102,11 +102,23 @@ def test_spec_tracking_section_and_no_tracking(tmp_path: Path, mlflow_server: st
     assert len(client.search_runs([exp.experiment_id])) == 1
 
 
-def test_embedded_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_embedded_default_store(tmp_path: Path) -> None:
+    """The installed console script in a fresh process, nothing running, no URI set."""
+    import subprocess
+    import sys
+
     spec = _setup(tmp_path)
-    res = _run(tmp_path, str(spec), "--mlflow")
-    assert res.exit_code == 1, res.output
+    exe = Path(sys.executable).parent / "fairaudit"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    res = subprocess.run(
+        [str(exe), "check", str(spec), "--mlflow", "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 1, res.stderr
     assert (tmp_path / "mlflow.db").exists()  # MLflow's own default: a local SQLite store
     client = _client(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("fairaudit")
