@@ -6,6 +6,7 @@ whole sequence (DESIGN.md §1).
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import re
@@ -123,6 +124,7 @@ def run_audit(
     registry: Registry | None = None,
     progress: ProgressCallback | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    restricted_dir: Path | None = None,
 ) -> AuditResult:
     """Run the audit a spec describes and return its results.
 
@@ -137,6 +139,9 @@ def run_audit(
         Called after each batch with the number of rows read so far.
     batch_rows
         Rows per batch; counts are summed over batches.
+    restricted_dir
+        Where row-level outputs go (``reasons.parquet`` when the spec's ``explain`` asks
+        for reason codes). They never go into the results. None: none are written.
 
     Raises
     ------
@@ -146,7 +151,21 @@ def run_audit(
     """
     registry = registry if registry is not None else make_registry()
     run = count(spec, registry=registry, progress=progress, batch_rows=batch_rows)
-    return summarise(spec, run)
+    result = summarise(spec, run)
+    if spec.explain is not None:
+        data_path = spec.base_dir / spec.data.path
+        reader = _reader_for(spec, data_path, registry)
+        result.explanations = explain_audit(
+            spec,
+            run,
+            result,
+            reader,
+            data_path,
+            batch_rows=batch_rows,
+            restricted_dir=restricted_dir,
+        )
+        result.summary = _summary_lines(spec, result)
+    return result
 
 
 # --------------------------------------------------------------------------- load + count
@@ -1151,6 +1170,146 @@ def _poorest_results(
         cutoff=float(ex.poorest_cutoff or 0.0),
         groups=groups,
     )
+
+
+def explain_audit(
+    spec: AuditSpec,
+    run: AuditRun,
+    result: AuditResult,
+    reader: DataReader,
+    data_path: Path,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    restricted_dir: Path | None = None,
+) -> dict[str, Any]:
+    """SHAP on a stratified sample, gap decompositions, proxies and reason codes.
+
+    Two passes over the file: the protected columns (cheap) to draw the stratified sample,
+    then every column the model reads, batch by batch, collecting the sample rows and the
+    reason codes of every adverse decision (written to ``restricted_dir/reasons.parquet``).
+    """
+    from fairaudit.explain import (
+        explain,
+        explanation_summary,
+        gap_decomposition,
+        global_importance,
+        proxy_scores,
+        reason_codes,
+        reason_frequencies,
+        stratified_sample,
+        write_reasons_parquet,
+    )
+
+    assert spec.explain is not None
+    ex = spec.explain
+    model = run.model
+    features = list(model.columns)
+    names = [p.name for p in spec.protected]
+    columns = list(
+        dict.fromkeys(
+            [
+                *features,
+                *(p.source_column for p in spec.protected),
+                spec.data.label,
+                *([spec.data.row_id] if spec.data.row_id else []),
+            ]
+        )
+    )
+    text_cols = [p.source_column for p in spec.protected if p.bins is None]
+
+    def batches() -> Iterator[pd.DataFrame]:
+        yield from reader.iter_batches(data_path, columns, batch_rows=batch_rows, as_text=text_cols)
+
+    def groups_of(batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                p.name: np.asarray(
+                    _protected_values(batch[p.source_column], p, i, spec, data_path)[0],
+                    dtype=object,
+                )
+                for i, p in enumerate(spec.protected)
+            }
+        )
+
+    groups_all = pd.concat([groups_of(b) for b in batches()], ignore_index=True)
+    sample = stratified_sample(groups_all, ex.sample, spec.seed)
+    wanted = np.zeros(len(groups_all), dtype=bool)
+    wanted[sample.positions] = True
+    adverse_decision = 0 if spec.intervention == "assistive" else 1
+    parts, codes = [], []
+    offset = 0
+    for batch in batches():
+        batch = batch.reset_index(drop=True)
+        n = len(batch)
+        take = wanted[offset : offset + n]
+        if take.any():
+            parts.append(batch[take])
+        if ex.reasons and restricted_dir is not None:
+            decision = np.asarray(model.predict(batch).decision, dtype="float64")
+            adverse = decision == adverse_decision
+            if adverse.any():
+                ids = (
+                    batch[spec.data.row_id].to_numpy()
+                    if spec.data.row_id
+                    else np.arange(offset, offset + n)
+                )
+                codes.append(
+                    reason_codes(
+                        model,
+                        batch,
+                        adverse,
+                        ids,
+                        adverse_decision=adverse_decision,
+                        top=ex.top,
+                        seed=spec.seed,
+                        budget=ex.budget,
+                    )
+                )
+        offset += n
+    frame = pd.concat(parts, ignore_index=True)
+    sample_groups = groups_all.iloc[sample.positions].reset_index(drop=True)
+    expl = explain(model, frame, features, budget=ex.budget, seed=spec.seed, weights=sample.weights)
+    # gap decompositions for every group whose gate failed, against its reference
+    refs = {tuple(r.attributes): r.group for r in result.references}
+    gaps = {}
+    for c in result.checks:
+        if c.verdict != "fail" or c.measure in ("value",) or "*" in c.attributes.values():
+            continue
+        label = " × ".join(f"{k}={v}" for k, v in c.attributes.items())
+        ref = refs.get(tuple(c.attributes))
+        if label in gaps or ref is None:
+            continue
+        gmask = np.logical_and.reduce(
+            [sample_groups[k].to_numpy() == v for k, v in c.attributes.items()]
+        )
+        rmask = np.logical_and.reduce([sample_groups[k].to_numpy() == v for k, v in ref.items()])
+        if gmask.any() and rmask.any():
+            gaps[label] = gap_decomposition(expl, gmask, rmask)
+    proxies = None
+    if ex.proxies:
+        proxies = proxy_scores(
+            frame,
+            features,
+            {a: sample_groups[a] for a in names},
+            global_importance(expl),
+            seed=spec.seed,
+        )
+    summary = explanation_summary(
+        expl, groups=sample_groups, gaps=gaps, proxies=proxies, sample=sample
+    )
+    if codes:
+        all_codes = pd.concat(codes, ignore_index=True)
+        assert restricted_dir is not None
+        write_reasons_parquet(all_codes, restricted_dir / "reasons.parquet")
+        ids_all = (
+            pd.concat([b[spec.data.row_id] for b in batches()], ignore_index=True).to_numpy()
+            if spec.data.row_id
+            else np.arange(len(groups_all))
+        )
+        freq = reason_frequencies(all_codes, groups_all, ids_all, min_count=10)
+        summary["reason_frequencies"] = json.loads(freq.to_json(orient="records"))
+        summary["reasons_artifact"] = "restricted/reasons.parquet"
+    return summary
 
 
 def _provenance(spec: AuditSpec, run: AuditRun) -> Provenance:

@@ -346,6 +346,12 @@ class AuditResult(_Model):
     counterfactuals: CounterfactualResults | None = None
     categories: CategoryResults | None = None
     poorest: PoorestResults | None = None
+    explanations: dict[str, Any] | None = Field(
+        None,
+        description="SHAP on a stratified sample: explainer, output, sample, global and "
+        "per-group importance, gap decompositions of failed groups, proxies, and per-group "
+        "reason frequencies (aggregates only).",
+    )
     checks: list[Check]
     summary: list[str]
     provenance: Provenance

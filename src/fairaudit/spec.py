@@ -31,6 +31,7 @@ __all__ = [
     "AuditSpec",
     "CategorySpec",
     "DataSpec",
+    "ExplainSpec",
     "GateSpec",
     "MlflowTrackingSpec",
     "ModelSpec",
@@ -257,6 +258,25 @@ class CategorySpec(_Strict):
     )
 
 
+class ExplainSpec(_Strict):
+    """Explanations (extra ``shap``): SHAP on a stratified sample, proxies, reason codes."""
+
+    sample: int = Field(2000, ge=10, description="Rows explained (stratified by group).")
+    budget: int | None = Field(
+        None,
+        ge=1,
+        description="Model evaluations per row for the model-agnostic explainer "
+        "(default 500); tree and linear models are explained exactly.",
+    )
+    top: int = Field(3, ge=1, le=20, description="Reason codes per adverse decision.")
+    reasons: bool = Field(
+        True,
+        description="Write reason codes of every adverse decision to the restricted "
+        "artifact restricted/reasons.parquet (row level; never in results or cards).",
+    )
+    proxies: bool = Field(True, description="Rank features as proxies of protected attributes.")
+
+
 class MlflowTrackingSpec(_Strict):
     """Record the audit as an MLflow run (extra ``mlflow``)."""
 
@@ -270,6 +290,9 @@ class MlflowTrackingSpec(_Strict):
     )
     alias_on_pass: str | None = Field(
         None, description="Alias to set on that model version when the audit passes."
+    )
+    log_restricted: bool = Field(
+        False, description="Also log the row-level restricted artifacts (reason codes)."
     )
 
 
@@ -340,6 +363,7 @@ class AuditSpec(_Strict):
     regression: RegressionSpec | None = None
     targeting: TargetingSpec | None = None
     category: CategorySpec | None = None
+    explain: ExplainSpec | None = None
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)

@@ -146,6 +146,7 @@ def track(
     run_name: str | None = None,
     registered_model: str | None = None,
     alias_on_pass: str | None = None,
+    log_restricted: bool = False,
 ) -> TrackingInfo:
     """Record an audit as an MLflow run, and stamp the audited model version.
 
@@ -163,6 +164,8 @@ def track(
         ``models:/name/version`` to stamp (default: the model's own URI when it is one).
     alias_on_pass
         Set this alias on that model version when the audit passes.
+    log_restricted
+        Also log row-level artifacts (names starting ``restricted/``); off by default.
 
     Raises
     ------
@@ -194,6 +197,8 @@ def track(
             run_id = run.info.run_id
             _log(client, run_id, result, spec)
             for name, path in files.items():
+                if name.startswith("restricted/") and not log_restricted:
+                    continue  # row-level: only when the spec allows it
                 client.log_artifact(run_id, str(path), artifact_path=_artifact_dir(name))
             client.set_terminated(run_id, "FINISHED")
             version = _stamp_model(client, result, spec, run_id, registered_model, alias_on_pass)

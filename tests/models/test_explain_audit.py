@@ -1,0 +1,56 @@
+"""Explanations wired into an audit of a scikit-learn model, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from fairaudit.cli import main
+from tests.models.conftest import LABEL, PROTECTED
+
+pytest.importorskip("shap")
+
+
+def test_sklearn_audit_with_explanations(tmp_path: Path, sklearn_skops_model) -> None:
+    fx = sklearn_skops_model
+    frame = fx.frame.copy()
+    frame["person_id"] = [f"P{i:04d}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    spec = {
+        "name": "explained",
+        "intervention": "assistive",
+        "data": {"path": "data.csv", "label": LABEL, "row_id": "person_id"},
+        "model": fx.spec,
+        "protected": [{"name": PROTECTED}],
+        "gates": [
+            {
+                "id": "fnr",
+                "metric": "exclusion_error",
+                "measure": "difference",
+                "max": -1.0,
+                "decide_on": "point",
+            }
+        ],  # fails: every group gets a gap
+        "explain": {"sample": 200, "top": 2},
+    }
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["check", str(tmp_path / "audit.yaml"), "-q", "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    text = (out / "results.json").read_text()
+    results = json.loads(text)
+    ex = results["explanations"]
+    assert ex["explainer"] in {"linear", "tree", "permutation"}
+    assert ex["reasons_artifact"] == "restricted/reasons.parquet"
+    assert "P0001" not in text  # no row-level data in results
+    # the restricted artifact: reason codes of every denied row, keyed by the row id
+    codes = pd.read_parquet(out / "restricted" / "reasons.parquet")
+    denied = set(frame["person_id"][fx.decision == 0])
+    assert set(codes["row_id"]) <= denied and len(set(codes["row_id"])) > 0.9 * len(denied)
+    assert codes["rank"].max() <= 2 and (codes["contribution"] > 0).all()
+    assert set(codes["feature"]) <= set(fx.features)
