@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         return 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "audit":
-        ensure_venv("")
+        ensure_venv("card")
         return _run([BIN / "fairaudit", *(rest or FLAGSHIP)])
     ensure_venv("test")
     if cmd == "test":

@@ -397,3 +397,22 @@ def test_untrusted_pickle_is_refused(tmp_path, cli) -> None:
     spec["model"]["trusted"] = True
     path = _setup(tmp_path, spec, df)
     assert cli("check", str(path)).exit_code in (0, 1)
+
+
+def test_check_writes_cards_and_card_rerenders(tmp_path, cli) -> None:
+    spec = _setup(tmp_path, base_spec())
+    assert cli("check", str(spec), "--out", "o").exit_code == 1
+    for name in ("card.html", "card.md", "card.json", "results.json", "summary.md"):
+        assert (tmp_path / "o" / name).exists()
+    res = cli("card", "o/results.json", "--format", "json", "--out", "c.json")
+    assert res.exit_code == 0
+    # the re-rendered card is the one check wrote, except that check also had the spec
+    rerendered = json.loads((tmp_path / "c.json").read_text())
+    written = json.loads((tmp_path / "o" / "card.json").read_text())
+    assert rerendered["summary"] == written["summary"]
+    assert rerendered["provenance"] == written["provenance"]
+    assert cli("check", str(spec), "--out", "p", "--no-card").exit_code == 1
+    assert not (tmp_path / "p" / "card.html").exists()
+    (tmp_path / "bad.json").write_text('{"schema": "x"}')
+    bad = cli("card", "bad.json")
+    assert bad.exit_code == 2 and "not a fairaudit results file" in bad.stderr

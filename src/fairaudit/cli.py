@@ -226,6 +226,7 @@ def main() -> None:
 @click.option(
     "--no-tracking", is_flag=True, help="Do not record to MLflow, whatever the spec says."
 )
+@click.option("--no-card", is_flag=True, help="Do not write card.html / card.md / card.json.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def check(
@@ -249,6 +250,7 @@ def check(
     mlflow_on: bool,
     mlflow_uri: str | None,
     no_tracking: bool,
+    no_card: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -297,8 +299,16 @@ def check(
                 ),
                 base_dir=Path.cwd(),
             )
-        result = _run_with_progress(audit_spec, quiet)
+        result = _run_with_progress(audit_spec, quiet, out)
         files = _write_outputs(result, audit_spec, out, json_path, junit_path)
+        if not no_card:
+            files.update(
+                _write_cards(
+                    result,
+                    audit_spec if spec is not None else None,
+                    _output_folder(audit_spec, out),
+                )
+            )
     except click.ClickException:
         raise
     except Exception as exc:
@@ -320,6 +330,7 @@ def check(
                 run_name=t.run_name,
                 registered_model=t.registered_model,
                 alias_on_pass=t.alias_on_pass,
+                log_restricted=t.log_restricted,
             )
         except Exception as exc:
             click.echo(
@@ -407,11 +418,21 @@ def _quick_spec(
     return spec
 
 
-def _run_with_progress(spec: Any, quiet: bool) -> Any:
+def _output_folder(spec: Any, out: Path | None) -> Path:
+    from fairaudit.audit import safe_slug
+
+    return out or (
+        Path(spec.output.dir) if spec.output.dir else Path("fairaudit-out") / safe_slug(spec.name)
+    )
+
+
+def _run_with_progress(spec: Any, quiet: bool, out: Path | None = None) -> Any:
     from fairaudit.audit import run_audit
 
+    # row-level outputs (reason codes) go to a separate, clearly named folder
+    restricted = _output_folder(spec, out) / "restricted"
     if quiet or not sys.stderr.isatty():
-        return run_audit(spec)
+        return run_audit(spec, restricted_dir=restricted)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -425,20 +446,17 @@ def _run_with_progress(spec: Any, quiet: bool) -> Any:
         update: Callable[[int], None] = lambda rows: bar.update(  # noqa: E731
             task, description=f"auditing {spec.name}: {rows:,} rows counted"
         )
-        return run_audit(spec, progress=update)
+        return run_audit(spec, progress=update, restricted_dir=restricted)
 
 
 def _write_outputs(
     result: Any, spec: Any, out: Path | None, json_path: str | None, junit_path: Path | None
 ) -> dict[str, Path]:
     """Write results.json, summary.md and (if asked) JUnit XML atomically; return them."""
-    from fairaudit.audit import safe_slug
     from fairaudit.report import junit_xml, summary_markdown
     from fairaudit.results import atomic_write_text
 
-    folder = out or (
-        Path(spec.output.dir) if spec.output.dir else Path("fairaudit-out") / safe_slug(spec.name)
-    )
+    folder = _output_folder(spec, out)
     text = result.to_json()
     files = {"results.json": atomic_write_text(folder / "results.json", text)}
     files["summary.md"] = atomic_write_text(folder / "summary.md", summary_markdown(result))
@@ -446,11 +464,90 @@ def _write_outputs(
         click.echo(text, nl=False)
     elif json_path:
         atomic_write_text(json_path, text)
+    reasons = folder / "restricted" / "reasons.parquet"
+    if result.explanations and result.explanations.get("reasons_artifact") and reasons.exists():
+        files["restricted/reasons.parquet"] = reasons
     if junit_path:
         files["junit.xml"] = atomic_write_text(
             junit_path, junit_xml(result, insufficient_fails=spec.insufficient_evidence == "fail")
         )
     return files
+
+
+def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
+    """card.json, card.md and card.html next to results.json (extra ``card``)."""
+    from fairaudit.errors import MissingExtraError
+    from fairaudit.results import atomic_write_text
+
+    try:
+        from fairaudit.card import build_card, render_html, render_json, render_markdown
+
+        card = build_card(result, spec)
+        rendered = {
+            "card.json": render_json(card),
+            "card.md": render_markdown(card),
+            "card.html": render_html(card),
+        }
+    except MissingExtraError as exc:
+        click.echo(f"(cards not written: {exc.fix})", err=True)
+        return {}
+    return {name: atomic_write_text(folder / name, text) for name, text in rendered.items()}
+
+
+@main.command("card")
+@click.argument("results", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The audit spec, for model details and intended use.",
+)
+@click.option(
+    "--min-cell",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Counts below this are suppressed (with complementary suppression).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Default: card.<format> next to RESULTS; '-' for standard output.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def card_cmd(
+    results: Path, fmt: str, spec_path: Path | None, min_cell: int, out: str | None, debug: bool
+) -> None:
+    """Render a model card from a saved results.json (HTML, Markdown or JSON)."""
+    try:
+        from pydantic import ValidationError
+
+        from fairaudit.card import build_card, render_html, render_json, render_markdown
+        from fairaudit.errors import InputError
+        from fairaudit.results import AuditResult, atomic_write_text
+        from fairaudit.spec import load_spec
+
+        try:
+            result = AuditResult.from_json(results.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError) as exc:
+            raise InputError(
+                f"not a fairaudit results file: {str(exc).splitlines()[0]}",
+                file=results,
+                fix="give a results.json written by fairaudit check",
+            ) from None
+        card = build_card(result, load_spec(spec_path) if spec_path else None, min_cell=min_cell)
+        text = {"html": render_html, "md": render_markdown, "json": render_json}[fmt](card)
+        if out == "-":
+            click.echo(text, nl=False)
+        else:
+            target = Path(out) if out else results.with_name(f"card.{fmt}")
+            atomic_write_text(target, text)
+            click.echo(f"wrote {target}", err=True)
+    except Exception as exc:
+        _fail(exc, debug)
 
 
 @main.command("diff")

@@ -1,0 +1,1761 @@
+"""The card model (schema ``fairaudit.card/1``) and :func:`build_card`.
+
+A card is what an audit publishes: plain language first, then the verdicts, the model and
+data, the numbers by group with their intervals, what explains them, the limits of the
+analysis and where every number came from. It holds no row-level data, and every count
+between 1 and ``min_cell - 1`` is suppressed, together with the complementary counts that
+would let a reader recover it from a total by subtraction (see :func:`suppress`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fairaudit.results import AuditResult, Check, GroupResult
+
+if TYPE_CHECKING:
+    from fairaudit.spec import AuditSpec
+
+__all__ = [
+    "CARD_SCHEMA_ID",
+    "SUPPRESSED",
+    "Card",
+    "build_card",
+    "card_json_schema",
+    "suppress",
+]
+
+CARD_SCHEMA_ID = "fairaudit.card/1"
+SUPPRESSED: Final = "[c]"
+"""How a suppressed count appears in a card (one mark for primary and complementary cells,
+so the mark itself tells a reader nothing about the hidden value)."""
+
+NOT_STATED = "not stated"
+
+Shown = int | Literal["[c]"]
+Interval = tuple[float, float]
+Verdict = Literal["pass", "fail", "insufficient_evidence"]
+
+# Canonical metric names; the results also carry targeting aliases of two of them.
+_ALIASES = {"exclusion_error": "false_negative_rate", "inclusion_error": "false_discovery_rate"}
+_NAMES = {
+    "selection_rate": "selection rate",
+    "prevalence": "share truly eligible",
+    "true_positive_rate": "coverage of the eligible",
+    "false_negative_rate": "exclusion error",
+    "false_positive_rate": "false positive rate",
+    "true_negative_rate": "true negative rate",
+    "false_discovery_rate": "inclusion error",
+    "precision": "precision",
+    "negative_predictive_value": "negative predictive value",
+    "false_omission_rate": "false omission rate",
+    "accuracy": "accuracy",
+}
+_PUNITIVE_NAMES = {
+    "prevalence": "share truly positive",
+    "true_positive_rate": "true positive rate",
+    "false_discovery_rate": "false discovery rate",
+}
+_TABLE_METRICS = (
+    "selection_rate",
+    "prevalence",
+    "false_negative_rate",
+    "false_positive_rate",
+    "false_discovery_rate",
+    "accuracy",
+)
+_CELLS = ("tp", "fp", "fn", "tn")
+_ROUND = 4  # rates to 0.01 percentage points: what is shown, and no more
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Rate(_Model):
+    """A rate with its confidence interval, as published."""
+
+    value: float | None
+    ci: Interval | None = Field(description="Confidence interval [low, high].")
+    denominator: Shown = Field(description="People the rate is computed over.")
+
+
+class HarmedGroup(_Model):
+    """A group with a failed gate: who is harmed and how many people."""
+
+    group: str
+    attributes: dict[str, str]
+    gates_failed: list[str]
+    metric: str
+    metric_name: str
+    value: float | None = Field(description="The group's headline harm rate (withheld: null).")
+    ci: Interval | None
+    reference: str
+    reference_value: float | None
+    people: Shown = Field(description="People wrongly harmed in the group (see people_unit).")
+    people_unit: str
+    excess: int | None = Field(
+        description="People harmed beyond what the reference group's rate would give "
+        "(null when withheld or not above it)."
+    )
+
+
+class Summary(_Model):
+    """The plain-language summary: who is harmed, how many, how sure, what should happen."""
+
+    status: Verdict
+    headline: str
+    harmed: list[HarmedGroup]
+    who_is_harmed: list[str]
+    how_sure: list[str]
+    what_should_happen: list[str]
+
+
+class GateGroup(_Model):
+    """One group's verdict under a gate."""
+
+    group: str
+    attributes: dict[str, str]
+    verdict: Verdict
+    value: float | None
+    ci: Interval | None
+    reason: str
+
+
+class GateSection(_Model):
+    """The verdicts of one gate (checks grouped by gate id)."""
+
+    id: str
+    description: str
+    metric: str
+    measure: str
+    rule: str = Field(description="The gate in words, e.g. 'ratio <= 1.25'.")
+    decided_on: str
+    passed: int
+    failed: int
+    insufficient_evidence: int
+    failing: list[GateGroup]
+    insufficient: list[GateGroup]
+    passing: list[str] = Field(description="Labels of the groups that pass.")
+
+
+class ModelDetails(_Model):
+    """What the audited model is and what its decision means."""
+
+    audit_name: str
+    description: str
+    intervention: Literal["assistive", "punitive"]
+    intervention_meaning: str
+    decision_1_means: str
+    loader: str
+    loader_options: dict[str, str]
+    model_sha256: str | None
+    headline_metric: str
+    headline_name: str
+
+
+class DataSection(_Model):
+    """Where the data came from and what was counted."""
+
+    source: str
+    label: str
+    n_rows: Shown
+    n_audited: Shown
+    dropped: dict[str, Shown]
+    unknown: dict[str, Shown]
+    weighted: bool
+    synthetic: str = Field(description="What the spec says about the data being synthetic.")
+
+
+class GroupRow(_Model):
+    """One group's size and confusion counts."""
+
+    label: str
+    attributes: dict[str, str]
+    is_reference: bool
+    n: Shown
+    share: float | None
+    tp: Shown
+    fp: Shown
+    fn: Shown
+    tn: Shown
+    rates_shown: bool = Field(description="False when a count of the group is suppressed.")
+
+
+class GroupTable(_Model):
+    """The groups of one attribute or intersection."""
+
+    attributes: list[str]
+    title: str
+    reference: str
+    reference_policy: str
+    reference_reason: str
+    total: Shown
+    rows: list[GroupRow]
+
+
+class MetricRow(_Model):
+    label: str
+    attributes: dict[str, str]
+    is_reference: bool
+    values: dict[str, Rate | None] = Field(description="metric -> rate (null: withheld).")
+
+
+class MetricTable(_Model):
+    """Rates by group for one attribute or intersection."""
+
+    attributes: list[str]
+    title: str
+    metrics: list[str]
+    metric_names: dict[str, str]
+    overall: dict[str, Rate | None]
+    rows: list[MetricRow]
+
+
+class ScoreRow(_Model):
+    label: str
+    attributes: dict[str, str]
+    auc: float | None
+    auc_ci: Interval | None
+    scoring_rate: float | None
+    scoring_rate_ci: Interval | None
+    scoring_impact_ratio: float | None
+
+
+class ScoreTable(_Model):
+    attributes: list[str]
+    title: str
+    rows: list[ScoreRow]
+
+
+class ScoreSection(_Model):
+    """Score-based metrics: ROC AUC and the NYC LL144 scoring rate by group."""
+
+    median_score: float = Field(description="Scoring rate: share scoring above this.")
+    overall: ScoreRow
+    tables: list[ScoreTable]
+
+
+class RegressionRow(_Model):
+    label: str
+    attributes: dict[str, str]
+    mean_error: float | None
+    mean_error_ci: Interval | None
+    mean_absolute_error: float | None
+    mean_absolute_error_ci: Interval | None
+    over_prediction_rate: float | None
+    over_prediction_rate_ci: Interval | None
+
+
+class RegressionSection(_Model):
+    """The numeric prediction behind the decision, by group (error = predicted - actual)."""
+
+    predicted: str
+    actual: str
+    overall: RegressionRow
+    rows: list[RegressionRow]
+
+
+class DisparityRow(_Model):
+    label: str
+    attributes: dict[str, str]
+    difference: float | None
+    difference_ci: Interval | None
+    ratio: float | None
+    ratio_ci: Interval | None
+    test: str | None
+    p_value: float | None
+    p_adjusted: float | None
+    withheld: bool
+
+
+class DisparityTable(_Model):
+    """One metric of one attribute set against its reference group."""
+
+    attributes: list[str]
+    title: str
+    metric: str
+    metric_name: str
+    reference: str
+    rows: list[DisparityRow]
+
+
+class ReasonRow(_Model):
+    reason: str
+    wrongly: Shown = Field(description="Wrongly adverse decisions this step decided.")
+    share: float | None = Field(description="Their share of the group's wrongly adverse ones.")
+
+
+class ReasonTable(_Model):
+    group: str
+    attributes: dict[str, str]
+    wrongly: Shown
+    reasons: list[ReasonRow]
+
+
+class ReasonsSection(_Model):
+    column: str
+    adverse: str
+    wrongly: str
+    groups: list[ReasonTable]
+
+
+class DefectRow(_Model):
+    defect: str
+    exclusions_fixed: Shown
+    exclusions_created: Shown
+    inclusions_fixed: Shown
+    inclusions_created: Shown
+
+
+class CounterfactualTable(_Model):
+    group: str
+    attributes: dict[str, str]
+    excluded: Shown
+    defects: list[DefectRow]
+
+
+class CounterfactualSection(_Model):
+    defects: list[str]
+    groups: list[CounterfactualTable]
+
+
+class CategoryRow(_Model):
+    group: str
+    attributes: dict[str, str]
+    n: Shown
+    agreement: float | None
+    need_hidden: Shown
+    need_overstated: Shown
+
+
+class CategorySection(_Model):
+    true_column: str
+    order: list[str]
+    matrix: list[list[Shown]] = Field(description="All rows; true category by the model's.")
+    groups: list[CategoryRow]
+
+
+class PoorestRow(_Model):
+    group: str
+    attributes: dict[str, str]
+    n: Shown
+    eligible: Shown
+    excluded: Shown
+    exclusion_error: float | None
+    exclusion_error_ci: Interval | None
+
+
+class PoorestSection(_Model):
+    welfare: str
+    share: float
+    cutoff: float
+    groups: list[PoorestRow]
+
+
+class Explanations(_Model):
+    """What the result says about why: present blocks, and plainly what was not computed."""
+
+    reasons: ReasonsSection | None
+    counterfactuals: CounterfactualSection | None
+    categories: CategorySection | None
+    poorest: PoorestSection | None
+    not_computed: list[str]
+
+
+class ProvenanceSection(_Model):
+    results_schema: str
+    fairaudit_version: str
+    spec_sha256: str
+    data_sha256: str
+    model_sha256: str | None
+    seed: int
+    bootstrap_seed: int
+    data_path: str
+    versions: dict[str, str]
+
+
+class CrosswalkRow(_Model):
+    framework: str
+    item: str
+    sections: list[str]
+    note: str
+
+
+class Card(_Model):
+    """A fairness card: everything an audit publishes (schema ``fairaudit.card/1``)."""
+
+    schema_: Literal["fairaudit.card/1"] = Field("fairaudit.card/1", alias="schema")
+    name: str
+    status: Verdict
+    min_cell: int = Field(description="Counts from 1 to min_cell - 1 are suppressed.")
+    suppression: str = Field(description="How counts are suppressed, in words.")
+    summary: Summary
+    gates: list[GateSection]
+    model_details: ModelDetails
+    data: DataSection
+    groups: list[GroupTable]
+    metrics: list[MetricTable]
+    scores: ScoreSection | None = Field(description="Present when the model gives a score.")
+    regression: RegressionSection | None = Field(
+        description="Present when the audit includes a numeric prediction."
+    )
+    disparities: list[DisparityTable]
+    explanations: Explanations
+    limitations: list[str]
+    provenance: ProvenanceSection
+    crosswalk: list[CrosswalkRow]
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+SECTIONS: dict[str, str] = {
+    "summary": "Summary",
+    "gates": "Verdicts of the gates",
+    "model_details": "Model details",
+    "data": "Data",
+    "groups": "Groups and sizes",
+    "metrics": "Metrics by group",
+    "disparities": "Disparities and tests",
+    "explanations": "Explanations",
+    "limitations": "Limitations",
+    "provenance": "Provenance",
+    "crosswalk": "Regulatory crosswalk",
+}
+
+
+def card_json_schema() -> dict[str, Any]:
+    """The JSON schema of a card (``fairaudit.card/1``).
+
+    Returns
+    -------
+    dict
+        A JSON schema (draft 2020-12) generated from :class:`Card`.
+    """
+    schema = Card.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://fairaudit.invalid/schemas/card-1.schema.json"
+    schema["title"] = CARD_SCHEMA_ID
+    return schema
+
+
+def card_json_schema_text() -> str:
+    """The card schema as canonical JSON text (what ``schemas/card-1.schema.json`` holds)."""
+    return json.dumps(card_json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def schema_path() -> Path:
+    """The path of the published card schema inside the package."""
+    return Path(__file__).parent / "schemas" / "card-1.schema.json"
+
+
+# --------------------------------------------------------------------------- suppression
+
+
+def suppress(
+    values: Mapping[Any, int],
+    relations: Sequence[tuple[Any, Sequence[Any]]],
+    min_cell: int,
+    also_hide: Iterable[Any] = (),
+) -> set[Any]:
+    """Which counts to hide: primary cells and their complements.
+
+    Primary suppression hides every count from 1 to ``min_cell - 1`` (zeros are shown:
+    they identify no one, and hiding them would hide findings such as "no eligible
+    stateless family was selected"). Complementary suppression then hides more counts
+    until no hidden count is determined by what is published: for every relation
+    ``total = sum(parts)`` it hides the smallest non-zero visible member while exactly one
+    member is hidden, and it checks the whole linear system (all relations at once) so
+    that no hidden count can be worked out by combining several relations.
+
+    Parameters
+    ----------
+    values
+        Every published count, by key.
+    relations
+        ``(total_key, part_keys)``: ``values[total] == sum(values[p] for p in parts)``.
+    min_cell
+        The smallest count shown.
+    also_hide
+        Counts to hide as well (e.g. two counts whose difference is a small count).
+
+    Returns
+    -------
+    set
+        The keys of the counts to hide.
+    """
+    import numpy as np
+
+    hidden: set[Any] = {k for k, v in values.items() if 0 < v < min_cell} | set(also_hide)
+    rels = [(t, list(ps)) for t, ps in relations]
+
+    def smallest(members: Iterable[Any]) -> Any | None:
+        visible = [k for k in members if k not in hidden]
+        if not visible:
+            return None
+        return min(visible, key=lambda k: (values[k] == 0, values[k], repr(k)))
+
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for total, parts in rels:
+                members = [total, *parts]
+                if sum(k in hidden for k in members) == 1:
+                    pick = smallest(parts)
+                    if pick is None:
+                        pick = smallest(members)
+                    if pick is not None:
+                        hidden.add(pick)
+                        changed = True
+        determined = _determined(hidden, rels, np)
+        if not determined:
+            return hidden
+        pick = _nearest_visible(determined[0], rels, hidden, smallest)
+        if pick is None:
+            raise RuntimeError(f"cannot protect the suppressed count {determined[0]!r}")
+        hidden.add(pick)
+
+
+def _nearest_visible(
+    key: Any, rels: list[tuple[Any, list[Any]]], hidden: set[Any], smallest: Any
+) -> Any | None:
+    """The count to hide next to protect ``key``: the smallest visible member of the
+    relations nearest to it (breadth-first through relations of hidden counts)."""
+    seen = {key}
+    frontier = [key]
+    while frontier:
+        touching = [[t, *ps] for t, ps in rels if any(k in frontier for k in (t, *ps))]
+        touching.sort(key=len)
+        for members in touching:
+            pick = smallest(members)
+            if pick is not None:
+                return pick
+        nxt = []
+        for members in touching:
+            for k in members:
+                if k not in seen and k in hidden:
+                    seen.add(k)
+                    nxt.append(k)
+        frontier = nxt
+    return None
+
+
+def _determined(
+    hidden: set[Hashable], rels: list[tuple[Hashable, list[Hashable]]], np: Any
+) -> list[Hashable]:
+    """Hidden keys whose value follows from the relations and the visible counts.
+
+    With the visible counts moved to the right-hand side, the relations are a linear
+    system ``A x = b`` in the hidden counts ``x``; ``x_k`` is determined exactly when every
+    vector of the null space of ``A`` is zero at ``k``.
+    """
+    order = sorted(hidden, key=repr)
+    index = {k: i for i, k in enumerate(order)}
+    rows = []
+    for total, parts in rels:
+        if not any(k in hidden for k in (total, *parts)):
+            continue
+        row = np.zeros(len(order))
+        if total in index:
+            row[index[total]] -= 1.0
+        for p in parts:
+            if p in index:
+                row[index[p]] += 1.0
+        rows.append(row)
+    if not rows:
+        return []
+    a = np.array(rows)
+    _, sv, vt = np.linalg.svd(a)
+    rank = int((sv > 1e-9 * max(1.0, float(sv[0]) if sv.size else 1.0)).sum())
+    null = vt[rank:]
+    if null.shape[0] == 0:
+        return list(order)
+    free = np.abs(null).max(axis=0) > 1e-9
+    return [k for k, f in zip(order, free, strict=True) if not f]
+
+
+def _partition_relations(
+    groups: Sequence[tuple[dict[str, str], dict[str, int]]],
+    fields: Sequence[str],
+    overall: dict[str, int] | None,
+    prefix: str,
+) -> list[tuple[Hashable, list[Hashable]]]:
+    """Relations among group counts: attribute sets sum to the overall, intersections to
+    their marginals (only where the numbers do add up)."""
+    by_attrs = {tuple(sorted(a.items())): c for a, c in groups}
+    sets: dict[tuple[str, ...], list[tuple[tuple[str, str], ...]]] = {}
+    for attrs, _ in groups:
+        if attrs:
+            sets.setdefault(tuple(sorted(attrs)), []).append(tuple(sorted(attrs.items())))
+    rels: list[tuple[Hashable, list[Hashable]]] = []
+    for names, members in sets.items():
+        parents: dict[tuple[tuple[str, str], ...], list[tuple[tuple[str, str], ...]]] = {}
+        if overall is not None:
+            parents[()] = members
+        if len(names) > 1:
+            for drop in names:
+                for m in members:
+                    parent = tuple(kv for kv in m if kv[0] != drop)
+                    if parent in by_attrs:
+                        parents.setdefault(parent, []).append(m)
+        for parent, kids in parents.items():
+            total = overall if parent == () else by_attrs[parent]
+            for f in fields:
+                if total is None or f not in total:
+                    continue
+                having = [k for k in kids if f in by_attrs[k]]
+                if sum(by_attrs[k][f] for k in having) == total[f]:
+                    rels.append(((prefix, parent, f), [(prefix, k, f) for k in having]))
+    return rels
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _canon(metric: str) -> str:
+    return _ALIASES.get(metric, metric)
+
+
+def metric_name(metric: str, intervention: str = "assistive") -> str:
+    """The plain name of a metric (e.g. ``false_negative_rate`` -> exclusion error)."""
+    m = _canon(metric)
+    if intervention == "punitive" and m in _PUNITIVE_NAMES:
+        return _PUNITIVE_NAMES[m]
+    return _NAMES.get(m, m.replace("_", " "))
+
+
+def group_label(attrs: dict[str, str]) -> str:
+    """``{'a': 'x', 'b': 'y'}`` -> ``a=x × b=y``; the empty group is 'everyone'."""
+    return " × ".join(f"{k}={v}" for k, v in attrs.items()) or "everyone"
+
+
+def plain_label(attrs: dict[str, str]) -> str:
+    """``{'settlement': 'rural', 'head_sex': 'female'}`` -> ``rural × female
+    (settlement × head_sex)``, for plain-language sentences."""
+    if not attrs:
+        return "everyone"
+    return f"{' × '.join(attrs.values())} ({' × '.join(attrs)})"
+
+
+def _r(x: float | None, digits: int = _ROUND) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def _ri(ci: Sequence[float] | None, digits: int = _ROUND) -> Interval | None:
+    return None if ci is None else (round(float(ci[0]), digits), round(float(ci[1]), digits))
+
+
+def _sig(x: float | None) -> float | None:
+    return None if x is None else float(f"{x:.3g}")
+
+
+def _pct(x: float | None) -> str:
+    return "not shown" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: int | str) -> str:
+    return f"{x:,}" if isinstance(x, int) else "a small number (not shown, to protect privacy)"
+
+
+def _people(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
+
+
+def _key(attrs: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(attrs.items()))
+
+
+class _Shower:
+    """Turns counts into published values given the hidden keys."""
+
+    def __init__(self, values: Mapping[Any, int], hidden: set[Any]) -> None:
+        self.values = values
+        self.hidden = hidden
+
+    def __call__(self, key: Hashable) -> Shown:
+        return SUPPRESSED if key in self.hidden else self.values[key]
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_card(result: AuditResult, spec: AuditSpec | None = None, *, min_cell: int = 10) -> Card:
+    """Build the card of an audit result.
+
+    Parameters
+    ----------
+    result
+        What the audit found (``results.json``).
+    spec
+        The audit spec, when available: it gives the model details, the intended use, the
+        gates' descriptions and what the data is. Without it those parts say "not stated".
+    min_cell
+        The smallest count published; counts from 1 to ``min_cell - 1`` are suppressed,
+        with complementary suppression, and the rates of groups with a suppressed count
+        are withheld.
+
+    Returns
+    -------
+    Card
+        The card, ready for :func:`render_json`, :func:`render_markdown` or
+        :func:`render_html`.
+    """
+    if min_cell < 1:
+        raise ValueError(f"min_cell must be at least 1, got {min_cell}")
+    values: dict[Any, int] = {}
+    relations: list[tuple[Any, list[Any]]] = []
+
+    # Groups: n and the four confusion counts, with their row and marginal relations.
+    overall = {"n": result.overall.n, **result.overall.counts.model_dump()}
+    for f, v in overall.items():
+        values[("g", (), f)] = v
+    relations.append((("g", (), "n"), [("g", (), c) for c in _CELLS]))
+    group_counts = []
+    for g in result.groups:
+        k = _key(g.attributes)
+        counts = {"n": g.n, **g.counts.model_dump()}
+        group_counts.append((g.attributes, counts))
+        for f, v in counts.items():
+            values[("g", k, f)] = v
+        relations.append((("g", k, "n"), [("g", k, c) for c in _CELLS]))
+    relations += _partition_relations(group_counts, ("n", *_CELLS), overall, "g")
+
+    # Data: rows read = rows audited + rows dropped; unknown values stand alone.
+    values[("d", "n_rows")] = result.n_rows
+    values[("d", "n_audited")] = result.n_audited
+    for reason, v in result.dropped.items():
+        values[("d", "dropped", reason)] = v
+    if result.n_rows == result.n_audited + sum(result.dropped.values()):
+        relations.append(
+            (("d", "n_rows"), [("d", "n_audited"), *[("d", "dropped", r) for r in result.dropped]])
+        )
+    for attr, v in result.unknown.items():
+        values[("d", "unknown", attr)] = v
+
+    also_hide: list[Any] = []
+    _explanation_counts(result, values, relations, also_hide, min_cell)
+    # The same people counted in two blocks (e.g. a group's fn and its wrongly excluded in
+    # the reasons block) must be hidden together, or one block reveals the other's cell.
+    for key in list(values):
+        if (
+            key[0] in ("r", "c", "k", "p")
+            and len(key) == 3
+            and key[-1] in ("wrongly", "excluded", "n")
+        ):
+            for cell in ("n",) if key[-1] == "n" else ("fn", "fp"):
+                twin = ("g", key[1], cell)
+                if twin in values and values[twin] == values[key]:
+                    relations.append((twin, [key]))
+    hidden = suppress(values, relations, min_cell, also_hide)
+    # The poorest block can repeat a group's eligible (tp + fn) and excluded (fn): then its
+    # difference is the group's tp, and must be hidden when tp or fn is.
+    if result.poorest is not None:
+        extra = []
+        for pg in result.poorest.groups:
+            k = _key(pg.attributes)
+            tp, fn = ("g", k, "tp"), ("g", k, "fn")
+            if (
+                tp in values
+                and (values[tp] + values[fn], values[fn]) == (pg.eligible, pg.excluded)
+                and (tp in hidden or fn in hidden)
+            ):
+                extra += [("p", k, "eligible"), ("p", k, "excluded")]
+        if not set(extra) <= hidden:
+            hidden = suppress(values, relations, min_cell, [*also_hide, *extra])
+    show = _Shower(values, hidden)
+    withheld = {
+        _key(g.attributes)
+        for g in result.groups
+        if g.n < min_cell or any(("g", _key(g.attributes), f) in hidden for f in ("n", *_CELLS))
+    }
+    ref_of = {
+        _key(g.attributes): _key(d.reference) for g in result.groups for d in g.disparities.values()
+    }
+
+    def blocked(attrs: dict[str, str]) -> bool:
+        k = _key(attrs)
+        return k in withheld or ref_of.get(k) in withheld
+
+    head = _canon(result.headline_metric)
+    gates = _gates(result, spec, blocked)
+    summary = _summary(result, spec, gates, show, blocked, head)
+    return Card(
+        name=result.name,
+        status=result.status,
+        min_cell=min_cell,
+        suppression=(
+            f"Counts from 1 to {min_cell - 1} are shown as {SUPPRESSED}, and so are the counts "
+            f"that would let a reader work one out from a total by subtraction (complementary "
+            f"suppression); zeros are shown. Rates, intervals and comparisons of a group with "
+            f"a hidden count, or compared with such a group, are not shown. The card holds no "
+            f"row-level data."
+        ),
+        summary=summary,
+        gates=gates,
+        model_details=_model_details(result, spec, head),
+        data=_data(result, spec, show),
+        groups=_group_tables(result, show, withheld),
+        metrics=_metric_tables(result, show, withheld, head),
+        scores=_scores(result, withheld, min_cell),
+        regression=_regression(result, withheld, min_cell),
+        disparities=_disparity_tables(result, spec, blocked, head),
+        explanations=_explanations(result, show),
+        limitations=_limitations(result, spec, withheld, min_cell),
+        provenance=ProvenanceSection(
+            results_schema=result.schema_,
+            fairaudit_version=result.provenance.fairaudit_version,
+            spec_sha256=result.provenance.spec_sha256,
+            data_sha256=result.provenance.data_sha256,
+            model_sha256=result.provenance.model_sha256,
+            seed=result.provenance.seed,
+            bootstrap_seed=result.statistics.bootstrap_seed,
+            data_path=result.provenance.data_path,
+            versions=dict(sorted(result.provenance.versions.items())),
+        ),
+        crosswalk=_crosswalk(),
+    )
+
+
+def _explanation_counts(
+    result: AuditResult,
+    values: dict[Any, int],
+    relations: list[tuple[Any, list[Any]]],
+    also_hide: list[Any],
+    min_cell: int,
+) -> None:
+    """Register the counts of the explanation blocks and their relations."""
+    if result.reasons is not None:
+        rows = []
+        for rg in result.reasons.groups:
+            k = _key(rg.attributes)
+            values[("r", k, "wrongly")] = rg.wrongly
+            parts = []
+            for rc in rg.reasons:
+                values[("r", k, rc.reason, "wrongly")] = rc.wrongly
+                parts.append(("r", k, rc.reason, "wrongly"))
+            if sum(rc.wrongly for rc in rg.reasons) == rg.wrongly:
+                relations.append((("r", k, "wrongly"), parts))
+            fields = {f"{rc.reason}/wrongly": rc.wrongly for rc in rg.reasons}
+            rows.append((rg.attributes, {"wrongly": rg.wrongly, **fields}))
+        top = next((c for a, c in rows if not a), None)
+        rels = _partition_relations([r for r in rows if r[0]], list(top or {}), top, "r2")
+        relations += [(_rkey(t), [_rkey(p) for p in ps]) for t, ps in rels]
+    if result.counterfactuals is not None:
+        rows = []
+        for cg in result.counterfactuals.groups:
+            k = _key(cg.attributes)
+            values[("c", k, "excluded")] = cg.excluded
+            fields = {"excluded": cg.excluded}
+            for d in cg.defects:
+                for f in (
+                    "exclusions_fixed",
+                    "exclusions_created",
+                    "inclusions_fixed",
+                    "inclusions_created",
+                ):
+                    values[("c", k, d.defect, f)] = getattr(d, f)
+                    fields[f"{d.defect}/{f}"] = getattr(d, f)
+            rows.append((cg.attributes, fields))
+        top = next((c for a, c in rows if not a), None)
+        rels = _partition_relations([r for r in rows if r[0]], list(top or {}), top, "c2")
+        relations += [(_ckey(t), [_ckey(p) for p in ps]) for t, ps in rels]
+    if result.categories is not None:
+        for cat in result.categories.groups:
+            k = _key(cat.attributes)
+            values[("k", k, "n")] = cat.n
+            values[("k", k, "need_hidden")] = cat.need_hidden
+            values[("k", k, "need_overstated")] = cat.need_overstated
+            # n = agreeing + hidden + overstated; the agreement rate gives the first.
+            values[("k", k, "agree")] = cat.n - cat.need_hidden - cat.need_overstated
+            relations.append(
+                (
+                    ("k", k, "n"),
+                    [("k", k, "agree"), ("k", k, "need_hidden"), ("k", k, "need_overstated")],
+                )
+            )
+            if not cat.attributes:
+                order = len(cat.matrix)
+                for i, row in enumerate(cat.matrix):
+                    for j, v in enumerate(row):
+                        values[("k", k, "m", i, j)] = v
+                cells = [(i, j) for i in range(order) for j in range(order)]
+                relations.append((("k", k, "n"), [("k", k, "m", i, j) for i, j in cells]))
+                for name, cond in (
+                    ("agree", lambda i, j: i == j),
+                    ("need_hidden", lambda i, j: j < i),
+                    ("need_overstated", lambda i, j: j > i),
+                ):
+                    sel = [("k", k, "m", i, j) for i, j in cells if cond(i, j)]
+                    if sum(values[s] for s in sel) == values[("k", k, name)]:
+                        relations.append((("k", k, name), sel))
+    if result.poorest is not None:
+        rows = []
+        for pg in result.poorest.groups:
+            k = _key(pg.attributes)
+            for f in ("n", "eligible", "excluded"):
+                values[("p", k, f)] = getattr(pg, f)
+            if 0 < pg.eligible - pg.excluded < min_cell:
+                # the eligible who are selected, shown by difference: hide both counts
+                also_hide += [("p", k, "eligible"), ("p", k, "excluded")]
+            rows.append(
+                (pg.attributes, {"n": pg.n, "eligible": pg.eligible, "excluded": pg.excluded})
+            )
+        top = next((c for a, c in rows if not a), None)
+        relations += _partition_relations(
+            [r for r in rows if r[0]], ("n", "eligible", "excluded"), top, "p"
+        )
+
+
+def _rkey(k: Any) -> Hashable:
+    _prefix, attrs, field = k
+    if field == "wrongly":
+        return ("r", attrs, "wrongly")
+    reason, what = field.split("/", 1)
+    return ("r", attrs, reason, what)
+
+
+def _ckey(k: Any) -> Hashable:
+    _prefix, attrs, field = k
+    if field == "excluded":
+        return ("c", attrs, "excluded")
+    defect, what = field.split("/", 1)
+    return ("c", attrs, defect, what)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _decided_on(check: Check) -> str:
+    if check.decided_on == "interval" and check.interval:
+        return f"the {check.interval} interval"
+    if check.decided_on == "point" or check.value is None:
+        return "the point estimate"
+    return "the value itself (it has no interval)"
+
+
+def _rule(check: Check) -> str:
+    if check.operator == "between" and isinstance(check.threshold, tuple):
+        return f"{check.measure} between {check.threshold[0]:g} and {check.threshold[1]:g}"
+    return f"{check.measure} {check.operator} {check.threshold:g}"
+
+
+def _gates(result: AuditResult, spec: AuditSpec | None, blocked: Any) -> list[GateSection]:
+    described = {g.id: g.description for g in spec.gates} if spec is not None else {}
+    by_id: dict[str, list[Check]] = {}
+    for c in result.checks:
+        by_id.setdefault(c.id, []).append(c)
+    out = []
+    for gid, checks in by_id.items():
+        first = checks[0]
+
+        def row(c: Check) -> GateGroup:
+            if c.attributes and blocked(c.attributes):
+                return GateGroup(
+                    group=group_label(c.attributes),
+                    attributes=c.attributes,
+                    verdict=c.verdict,
+                    value=None,
+                    ci=None,
+                    reason="details not shown: a count in this group or its reference group "
+                    "is suppressed",
+                )
+            return GateGroup(
+                group=group_label(c.attributes),
+                attributes=c.attributes,
+                verdict=c.verdict,
+                value=_r(c.value),
+                ci=_ri(c.ci),
+                reason=c.reason,
+            )
+
+        out.append(
+            GateSection(
+                id=gid,
+                description=_sentence(described.get(gid) or "Description not stated"),
+                metric=first.metric,
+                measure=first.measure,
+                rule=_rule(first),
+                decided_on=_decided_on(first),
+                passed=sum(c.verdict == "pass" for c in checks),
+                failed=sum(c.verdict == "fail" for c in checks),
+                insufficient_evidence=sum(c.verdict == "insufficient_evidence" for c in checks),
+                failing=[row(c) for c in checks if c.verdict == "fail"],
+                insufficient=[row(c) for c in checks if c.verdict == "insufficient_evidence"],
+                passing=[group_label(c.attributes) for c in checks if c.verdict == "pass"],
+            )
+        )
+    return out
+
+
+def _harm_cell(result: AuditResult, head: str) -> tuple[str, str]:
+    """Which confusion count holds the people the headline metric counts as harmed."""
+    if head in ("false_negative_rate", "false_omission_rate"):
+        return "fn", (
+            "eligible people not selected"
+            if result.intervention == "assistive"
+            else "truly positive people not flagged"
+        )
+    if head in ("false_positive_rate", "false_discovery_rate"):
+        return "fp", (
+            "people wrongly flagged"
+            if result.intervention == "punitive"
+            else "non-eligible people selected"
+        )
+    return "fn", "truly positive people not selected"
+
+
+def _harm_phrase(result: AuditResult, head: str) -> str:
+    """What the headline rate counts, in words (follows a percentage)."""
+    assistive = result.intervention == "assistive"
+    return {
+        "false_negative_rate": "of its eligible people are not selected"
+        if assistive
+        else "of its truly positive people are not flagged",
+        "false_positive_rate": "of its people who should not be flagged are flagged"
+        if not assistive
+        else "of its non-eligible people are selected",
+        "false_discovery_rate": "of the people it flags are wrongly flagged"
+        if not assistive
+        else "of the people it selects are not eligible",
+    }.get(head, f"({metric_name(head, result.intervention)})")
+
+
+def _summary(
+    result: AuditResult,
+    spec: AuditSpec | None,
+    gates: list[GateSection],
+    show: _Shower,
+    blocked: Any,
+    head: str,
+) -> Summary:
+    cell, unit = _harm_cell(result, head)
+    hname = metric_name(head, result.intervention)
+    groups = {_key(g.attributes): g for g in result.groups}
+    failed: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for c in result.checks:
+        if c.verdict == "fail" and c.attributes:
+            ids = failed.setdefault(_key(c.attributes), [])
+            if c.id not in ids:
+                ids.append(c.id)
+    harmed = []
+    ref_of_group: dict[str, dict[str, str]] = {}
+    for g in result.groups:
+        k = _key(g.attributes)
+        if k not in failed:
+            continue
+        ref_attrs = next((d.reference for d in g.disparities.values()), {})
+        ref_of_group[group_label(g.attributes)] = ref_attrs
+        ref = groups.get(_key(ref_attrs))
+        rate = g.metrics.get(head)
+        ref_rate = ref.metrics.get(head) if ref is not None else None
+        hide = blocked(g.attributes)
+        people = show(("g", k, cell))
+        excess = None
+        if not hide and rate is not None and ref_rate is not None and ref_rate.value is not None:
+            denom = rate.denominator
+            extra = getattr(g.counts, cell) - ref_rate.value * denom
+            excess = round(extra) if extra >= 0.5 else None
+        harmed.append(
+            HarmedGroup(
+                group=group_label(g.attributes),
+                attributes=g.attributes,
+                gates_failed=failed[k],
+                metric=head,
+                metric_name=hname,
+                value=None if hide or rate is None else _r(rate.value),
+                ci=None if hide or rate is None else _ri(rate.ci),
+                reference=group_label(ref_attrs),
+                reference_value=None if hide or ref_rate is None else _r(ref_rate.value),
+                people=people,
+                people_unit=unit,
+                excess=excess,
+            )
+        )
+    overall_rate = result.overall.metrics.get(head)
+    total_harmed = show(("g", (), cell))
+    headline = (
+        f"{_pct(overall_rate.value if overall_rate else None)} of the "
+        f"{'eligible' if cell == 'fn' and result.intervention == 'assistive' else 'relevant'} "
+        f"people are harmed by the model's errors overall ({hname}): "
+        f"{_num(total_harmed)} {unit} among {result.n_audited:,} people audited."
+    )
+    phrase = _harm_phrase(result, head)
+    who = []
+    for h in harmed:
+        name = plain_label(h.attributes)
+        if h.value is None:
+            who.append(
+                f"{name}: failed {', '.join(h.gates_failed)}; {_num(h.people)} {h.people_unit} "
+                f"(its rates are not shown because a count in it is small)."
+            )
+            continue
+        ref_name = plain_label(ref_of_group[h.group])
+        line = (
+            f"{name}: {_pct(h.value)} {phrase}, against {_pct(h.reference_value)} in "
+            f"{ref_name}; that is {_num(h.people)} {h.people_unit}"
+        )
+        if h.excess is not None:
+            line += f", {_people(h.excess)} more than at the rate of {ref_name}"
+        who.append(line + ".")
+    n_fail = sum(g.failed for g in gates)
+    n_ins = sum(g.insufficient_evidence for g in gates)
+    n_pass = sum(g.passed for g in gates)
+    conf = f"{100 * result.confidence:g}%"
+    sure = [
+        f"{len(result.checks)} check{'s' if len(result.checks) != 1 else ''}: "
+        f"{n_pass} pass, {n_fail} fail, {n_ins} insufficient evidence. A check decided on "
+        "its interval fails only "
+        f"when its whole {conf} confidence interval is on the wrong side of the gate's "
+        "limit, so each failure is unlikely to be chance."
+    ]
+    for h in harmed:
+        if h.ci is not None:
+            sure.append(
+                f"{plain_label(h.attributes)}: we are {conf} confident that between "
+                f"{_pct(h.ci[0])} and {_pct(h.ci[1])} {phrase}."
+            )
+    if n_ins:
+        sure.append(
+            f"{n_ins} check{'s' if n_ins != 1 else ''} could not be decided: the interval "
+            f"straddles the limit or the group is too small (under "
+            f"{result.min_group_size:,} people). This is not a finding that these groups "
+            "are treated fairly."
+        )
+    do = []
+    if n_fail:
+        do.append(
+            "Do not rely on the model's decisions for the groups that fail as it stands: "
+            "find and correct the cause of their higher error before the model is used "
+            "(again), and re-examine the decisions already made about the people counted above."
+        )
+    if n_ins:
+        do.append(
+            "Gather more evidence (more data, or a longer audit period) for the groups "
+            "without a verdict before concluding anything about them."
+        )
+    if not n_fail and not n_ins:
+        do.append("Keep auditing the model as its data and population change.")
+    else:
+        do.append("Audit the model again after any change, with the same gates.")
+    return Summary(
+        status=result.status,
+        headline=headline,
+        harmed=harmed,
+        who_is_harmed=who,
+        how_sure=sure,
+        what_should_happen=do,
+    )
+
+
+def _model_details(result: AuditResult, spec: AuditSpec | None, head: str) -> ModelDetails:
+    prov_model = result.provenance.model
+    loader = spec.model.loader if spec is not None else str(prov_model.get("loader", NOT_STATED))
+    if spec is not None:
+        options = spec.model.options
+    else:
+        raw = prov_model.get("options", {})
+        options = raw if isinstance(raw, dict) else {}
+    assistive = result.intervention == "assistive"
+    return ModelDetails(
+        audit_name=spec.name if spec is not None else result.name,
+        description=(
+            spec.description.strip() if spec is not None and spec.description else NOT_STATED
+        ),
+        intervention=result.intervention,
+        intervention_meaning=(
+            "assistive: being selected helps the person (a benefit is granted)"
+            if assistive
+            else "punitive: being selected harms the person (a flag, an investigation)"
+        ),
+        decision_1_means=(
+            "the model selects the person or household for the benefit"
+            if assistive
+            else "the model flags the person or household"
+        ),
+        loader=loader,
+        loader_options={
+            k: json.dumps(v, ensure_ascii=False, sort_keys=True) if not isinstance(v, str) else v
+            for k, v in sorted(options.items())
+        },
+        model_sha256=result.provenance.model_sha256,
+        headline_metric=head,
+        headline_name=metric_name(head, result.intervention),
+    )
+
+
+def _data(result: AuditResult, spec: AuditSpec | None, show: _Shower) -> DataSection:
+    if spec is None:
+        synthetic = NOT_STATED
+    elif "synthetic" in spec.description.lower():
+        synthetic = f"The spec describes the data as synthetic: {spec.description.strip()}"
+    else:
+        synthetic = "The spec's description does not say the data is synthetic."
+    return DataSection(
+        source=spec.data.path if spec is not None else result.provenance.data_path,
+        label=spec.data.label if spec is not None else NOT_STATED,
+        n_rows=show(("d", "n_rows")),
+        n_audited=show(("d", "n_audited")),
+        dropped={r: show(("d", "dropped", r)) for r in result.dropped},
+        unknown={a: show(("d", "unknown", a)) for a in result.unknown},
+        weighted=result.weighted,
+        synthetic=synthetic,
+    )
+
+
+def _attribute_sets(result: AuditResult) -> list[tuple[tuple[str, ...], list[GroupResult]]]:
+    sets: dict[tuple[str, ...], list[GroupResult]] = {}
+    for g in result.groups:
+        sets.setdefault(tuple(g.attributes), []).append(g)
+    return list(sets.items())
+
+
+def _group_tables(result: AuditResult, show: _Shower, withheld: set[Any]) -> list[GroupTable]:
+    refs = {tuple(r.attributes): r for r in result.references}
+    out = []
+    for names, members in _attribute_sets(result):
+        ref = refs.get(names)
+        rows = []
+        for g in members:
+            k = _key(g.attributes)
+            n = show(("g", k, "n"))
+            rows.append(
+                GroupRow(
+                    label=" × ".join(g.attributes.values()),
+                    attributes=g.attributes,
+                    is_reference=g.is_reference,
+                    n=n,
+                    share=None if isinstance(n, str) else _r(g.share),
+                    tp=show(("g", k, "tp")),
+                    fp=show(("g", k, "fp")),
+                    fn=show(("g", k, "fn")),
+                    tn=show(("g", k, "tn")),
+                    rates_shown=k not in withheld,
+                )
+            )
+        out.append(
+            GroupTable(
+                attributes=list(names),
+                title=" × ".join(names),
+                reference=group_label(ref.group) if ref else NOT_STATED,
+                reference_policy=ref.policy if ref else NOT_STATED,
+                reference_reason=ref.reason if ref else NOT_STATED,
+                total=show(("g", (), "n")),
+                rows=rows,
+            )
+        )
+    return out
+
+
+def _rate(m: Any, show_denominator: Shown) -> Rate:
+    return Rate(value=_r(m.value), ci=_ri(m.ci), denominator=show_denominator)
+
+
+def _metric_list(result: AuditResult, head: str) -> list[str]:
+    present = set(result.overall.metrics)
+    out = [head] + [m for m in _TABLE_METRICS if m != head]
+    return [m for m in out if m in present]
+
+
+def _metric_tables(
+    result: AuditResult, show: _Shower, withheld: set[Any], head: str
+) -> list[MetricTable]:
+    metrics = _metric_list(result, head)
+    overall = {
+        m: _rate(result.overall.metrics[m], result.overall.metrics[m].denominator) for m in metrics
+    }
+    out = []
+    for names, members in _attribute_sets(result):
+        rows = []
+        for g in members:
+            k = _key(g.attributes)
+            hide = k in withheld
+            rows.append(
+                MetricRow(
+                    label=" × ".join(g.attributes.values()),
+                    attributes=g.attributes,
+                    is_reference=g.is_reference,
+                    values={
+                        m: None
+                        if hide or m not in g.metrics
+                        else _rate(g.metrics[m], g.metrics[m].denominator)
+                        for m in metrics
+                    },
+                )
+            )
+        out.append(
+            MetricTable(
+                attributes=list(names),
+                title=" × ".join(names),
+                metrics=metrics,
+                metric_names={m: metric_name(m, result.intervention) for m in metrics},
+                overall=dict(overall),
+                rows=rows,
+            )
+        )
+    return out
+
+
+def _small_share(rate: float | None, n: int, min_cell: int) -> bool:
+    """Whether a share of ``n`` people implies a count (or its complement) that is small."""
+    if rate is None:
+        return False
+    k = round(rate * n)
+    return 0 < k < min_cell or 0 < n - k < min_cell
+
+
+def _score_row(sg: Any, hide: bool, min_cell: int) -> ScoreRow:
+    hide_rate = hide or _small_share(sg.scoring_rate, sg.n, min_cell)
+    return ScoreRow(
+        label=" × ".join(sg.attributes.values()) or "everyone",
+        attributes=sg.attributes,
+        auc=None if hide else _r(sg.auc, 3),
+        auc_ci=None if hide else _ri(sg.auc_ci, 3),
+        scoring_rate=None if hide_rate else _r(sg.scoring_rate),
+        scoring_rate_ci=None if hide_rate else _ri(sg.scoring_rate_ci),
+        scoring_impact_ratio=None if hide_rate else _r(sg.scoring_impact_ratio, 3),
+    )
+
+
+def _scores(result: AuditResult, withheld: set[Any], min_cell: int) -> ScoreSection | None:
+    sc = result.scores
+    if sc is None:
+        return None
+    tables = []
+    for grouping in sc.groupings:
+        rows = [
+            _score_row(sg, _key(sg.attributes) in withheld or sg.n < min_cell, min_cell)
+            for sg in grouping.groups
+        ]
+        tables.append(
+            ScoreTable(
+                attributes=grouping.attributes, title=" × ".join(grouping.attributes), rows=rows
+            )
+        )
+    return ScoreSection(
+        median_score=sc.median_score,
+        overall=_score_row(sc.overall, False, min_cell),
+        tables=tables,
+    )
+
+
+def _regression_row(rg: Any, hide: bool, min_cell: int) -> RegressionRow:
+    hide_rate = hide or _small_share(rg.over_prediction_rate, rg.n, min_cell)
+    return RegressionRow(
+        label=" × ".join(rg.attributes.values()) or "everyone",
+        attributes=rg.attributes,
+        mean_error=None if hide else _r(rg.mean_error, 2),
+        mean_error_ci=None if hide else _ri(rg.mean_error_ci, 2),
+        mean_absolute_error=None if hide else _r(rg.mean_absolute_error, 2),
+        mean_absolute_error_ci=None if hide else _ri(rg.mean_absolute_error_ci, 2),
+        over_prediction_rate=None if hide_rate else _r(rg.over_prediction_rate),
+        over_prediction_rate_ci=None if hide_rate else _ri(rg.over_prediction_rate_ci),
+    )
+
+
+def _regression(result: AuditResult, withheld: set[Any], min_cell: int) -> RegressionSection | None:
+    rr = result.regression
+    if rr is None:
+        return None
+    return RegressionSection(
+        predicted=rr.predicted,
+        actual=rr.actual,
+        overall=_regression_row(rr.overall, False, min_cell),
+        rows=[
+            _regression_row(g, _key(g.attributes) in withheld or g.n < min_cell, min_cell)
+            for g in rr.groups
+        ],
+    )
+
+
+def _disparity_tables(
+    result: AuditResult, spec: AuditSpec | None, blocked: Any, head: str
+) -> list[DisparityTable]:
+    wanted = [head, "selection_rate"] + [_canon(c.metric) for c in result.checks]
+    metrics = list(dict.fromkeys(m for m in wanted if m in result.overall.metrics))
+    out = []
+    for names, members in _attribute_sets(result):
+        for metric in metrics:
+            rows = []
+            reference = NOT_STATED
+            for g in members:
+                d = g.disparities.get(metric)
+                if d is None:
+                    continue
+                reference = group_label(d.reference)
+                if g.is_reference:
+                    continue
+                hide = blocked(g.attributes)
+                rows.append(
+                    DisparityRow(
+                        label=" × ".join(g.attributes.values()),
+                        attributes=g.attributes,
+                        difference=None if hide else _r(d.difference),
+                        difference_ci=None if hide else _ri(d.difference_ci),
+                        ratio=None if hide else _r(d.ratio, 3),
+                        ratio_ci=None if hide else _ri(d.ratio_ci, 3),
+                        test=None if hide else d.test,
+                        p_value=None if hide else _sig(d.p_value),
+                        p_adjusted=None if hide else _sig(d.p_adjusted),
+                        withheld=hide,
+                    )
+                )
+            if rows:
+                out.append(
+                    DisparityTable(
+                        attributes=list(names),
+                        title=" × ".join(names),
+                        metric=metric,
+                        metric_name=metric_name(metric, result.intervention),
+                        reference=reference,
+                        rows=rows,
+                    )
+                )
+    return out
+
+
+def _explanations(result: AuditResult, show: _Shower) -> Explanations:
+    missing = []
+    reasons = None
+    if result.reasons is not None:
+        rs = result.reasons
+        tables = []
+        for rg in rs.groups:
+            k = _key(rg.attributes)
+            rows = []
+            for rc in rg.reasons:
+                w = show(("r", k, rc.reason, "wrongly"))
+                total = show(("r", k, "wrongly"))
+                rows.append(
+                    ReasonRow(
+                        reason=rc.reason,
+                        wrongly=w,
+                        share=None
+                        if isinstance(w, str) or isinstance(total, str)
+                        else _r(rc.share),
+                    )
+                )
+            tables.append(
+                ReasonTable(
+                    group=group_label(rg.attributes),
+                    attributes=rg.attributes,
+                    wrongly=show(("r", k, "wrongly")),
+                    reasons=rows,
+                )
+            )
+        reasons = ReasonsSection(
+            column=rs.column, adverse=rs.adverse, wrongly=rs.wrongly, groups=tables
+        )
+    else:
+        missing.append(
+            "Reasons: not computed — the model gave no per-decision reason (only rule-based "
+            "models report which criterion decided), so the card cannot say which step "
+            "caused the wrong decisions."
+        )
+    counterfactuals = None
+    if result.counterfactuals is not None:
+        cf = result.counterfactuals
+        counterfactuals = CounterfactualSection(
+            defects=cf.defects,
+            groups=[
+                CounterfactualTable(
+                    group=group_label(cg.attributes),
+                    attributes=cg.attributes,
+                    excluded=show(("c", _key(cg.attributes), "excluded")),
+                    defects=[
+                        DefectRow(
+                            defect=d.defect,
+                            **{
+                                f: show(("c", _key(cg.attributes), d.defect, f))
+                                for f in (
+                                    "exclusions_fixed",
+                                    "exclusions_created",
+                                    "inclusions_fixed",
+                                    "inclusions_created",
+                                )
+                            },
+                        )
+                        for d in cg.defects
+                    ],
+                )
+                for cg in cf.groups
+            ],
+        )
+    else:
+        missing.append(
+            "Data defects: not computed — the spec named no registry field to compare with a "
+            "true value, so the card cannot say what correcting the data would change."
+        )
+    categories = None
+    if result.categories is not None:
+        cr = result.categories
+        top = next((c for c in cr.groups if not c.attributes), None)
+        matrix = (
+            [
+                [show(("k", (), "m", i, j)) for j in range(len(row))]
+                for i, row in enumerate(top.matrix)
+            ]
+            if top is not None
+            else []
+        )
+        cat_rows = []
+        for cat in cr.groups:
+            k = _key(cat.attributes)
+            n = show(("k", k, "n"))
+            agree = show(("k", k, "agree"))
+            cat_rows.append(
+                CategoryRow(
+                    group=group_label(cat.attributes),
+                    attributes=cat.attributes,
+                    n=n,
+                    agreement=None
+                    if isinstance(n, str) or isinstance(agree, str)
+                    else _r(cat.agreement),
+                    need_hidden=show(("k", k, "need_hidden")),
+                    need_overstated=show(("k", k, "need_overstated")),
+                )
+            )
+        categories = CategorySection(
+            true_column=cr.true_column, order=cr.order, matrix=matrix, groups=cat_rows
+        )
+    else:
+        missing.append(
+            "Categories: not computed — the spec gave no true category to compare the model's "
+            "category with."
+        )
+    poorest = None
+    if result.poorest is not None:
+        pr = result.poorest
+        rows_p = []
+        for pg in pr.groups:
+            k = _key(pg.attributes)
+            shown = [show(("p", k, f)) for f in ("n", "eligible", "excluded")]
+            hide = any(isinstance(s, str) for s in shown)
+            rows_p.append(
+                PoorestRow(
+                    group=group_label(pg.attributes),
+                    attributes=pg.attributes,
+                    n=shown[0],
+                    eligible=shown[1],
+                    excluded=shown[2],
+                    exclusion_error=None if hide else _r(pg.exclusion_error),
+                    exclusion_error_ci=None if hide else _ri(pg.exclusion_error_ci),
+                )
+            )
+        poorest = PoorestSection(
+            welfare=pr.welfare, share=pr.share, cutoff=pr.cutoff, groups=rows_p
+        )
+    else:
+        missing.append(
+            "Errors among the poorest: not computed — the spec named no welfare measure, so the "
+            "card cannot say whether the poorest are missed more often."
+        )
+    missing.append("Feature attributions (SHAP) and proxy detection: not part of this result.")
+    return Explanations(
+        reasons=reasons,
+        counterfactuals=counterfactuals,
+        categories=categories,
+        poorest=poorest,
+        not_computed=missing,
+    )
+
+
+def _limitations(
+    result: AuditResult, spec: AuditSpec | None, withheld: set[Any], min_cell: int
+) -> list[str]:
+    st = result.statistics
+    out = [
+        _sentence(
+            "Inclusion error used: "
+            + result.definitions.get("inclusion_error", "definition not stated in the result")
+        ),
+        _sentence(
+            "Exclusion error used: "
+            + result.definitions.get("exclusion_error", "definition not stated in the result")
+        ),
+        "Intervals ("
+        + f"{100 * st.confidence:g}% confidence): "
+        + "; ".join(f"{k}: {v}" for k, v in st.intervals.items())
+        + f". Bootstrap: {st.bootstrap_replicates:,} replicates, seed {st.bootstrap_seed}.",
+        f"Tests: {st.tests}; {st.n_tests:,} tests, p-values adjusted by {st.multiple_testing}.",
+    ]
+    small = [g for g in result.groups if g.n < result.min_group_size]
+    if small:
+        out.append(
+            f"{len(small)} groups have fewer than {result.min_group_size:,} people "
+            "(the audit's minimum group size): they get no verdict, only insufficient evidence."
+        )
+    if withheld:
+        out.append(
+            f"{len(withheld)} groups have a count from 1 to {min_cell - 1} (or one hidden to "
+            "protect such a count): their rates and comparisons are not shown on this card; "
+            "results.json, which is not for publication, holds them."
+        )
+    out.append(
+        "A check with insufficient evidence is not a finding of fairness: the data cannot "
+        "tell at this confidence."
+    )
+    out.append(
+        "Reference groups: "
+        + "; ".join(
+            f"{' × '.join(r.attributes)}: {group_label(r.group)} ({r.reason})"
+            for r in result.references
+        )
+        + "."
+    )
+    if result.weighted:
+        out.append("Rates are weighted by the sample weights; counts and tests are unweighted.")
+    if any(result.unknown.values()):
+        out.append("Rows with a missing protected value form an explicit 'unknown' group.")
+    out.append(
+        "Only the listed protected attributes and intersections were audited; harms to other "
+        "groups, and harms outside the decision audited (e.g. how people are treated after "
+        "it), are not measured."
+    )
+    if spec is None:
+        out.append(
+            "The audit spec was not given: whether the data is real or synthetic is not stated."
+        )
+    elif "synthetic" in spec.description.lower():
+        out.append(
+            "The data is synthetic (from the spec's description): the findings show how the "
+            "model behaves on that data, not measured harm to real people."
+        )
+    return out
+
+
+def _crosswalk() -> list[CrosswalkRow]:
+    rows = [
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Model details",
+            ["model_details", "provenance"],
+            "",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Intended use",
+            ["model_details"],
+            "from the spec's description",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Factors",
+            ["groups"],
+            "protected attributes and intersections",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Metrics",
+            ["metrics", "limitations"],
+            "definitions and interval methods",
+        ),
+        ("Model Cards (Mitchell et al. 2019)", "Evaluation data", ["data"], ""),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Training data",
+            [],
+            "not in an audit result: not stated",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Quantitative analyses",
+            ["metrics", "disparities", "gates"],
+            "",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Ethical considerations",
+            ["summary", "explanations"],
+            "",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Caveats and recommendations",
+            ["limitations", "summary"],
+            "",
+        ),
+        (
+            "EU AI Act, Annex IV §2(g)",
+            "Validation and testing procedures, data used and its main characteristics",
+            ["data", "gates"],
+            "",
+        ),
+        (
+            "EU AI Act, Annex IV §2(g)",
+            "Metrics of accuracy and of potentially discriminatory impacts",
+            ["metrics", "disparities"],
+            "",
+        ),
+        (
+            "EU AI Act, Annex IV §2(g)",
+            "Test logs and reports, dated",
+            ["provenance"],
+            "signing is not part of this card",
+        ),
+        (
+            "EU AI Act, Annex IV §3",
+            "Capabilities and limitations in performance, accuracy for specific groups of persons",
+            ["metrics", "limitations"],
+            "",
+        ),
+        (
+            "EU AI Act, Annex IV §3",
+            "Foreseeable unintended outcomes and risks to fundamental rights and of discrimination",
+            ["summary", "gates", "explanations"],
+            "",
+        ),
+        ("EU AI Act, Annex IV §3", "Specifications on input data", ["data"], ""),
+        (
+            "NYC Local Law 144 bias-audit summary",
+            "Source and explanation of the data used",
+            ["data"],
+            "",
+        ),
+        (
+            "NYC Local Law 144 bias-audit summary",
+            "Number of individuals assessed, and in an unknown category",
+            ["groups", "data"],
+            "",
+        ),
+        (
+            "NYC Local Law 144 bias-audit summary",
+            "Selection rates and impact ratios for all categories",
+            ["metrics", "disparities"],
+            "selection_rate and its ratio to the reference",
+        ),
+        (
+            "NYC Local Law 144 bias-audit summary",
+            "Date of the audit and distribution date of the tool",
+            [],
+            "not in an audit result: not stated",
+        ),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Quality assurance: testing for unintended data biases that may unfairly affect "
+            "outcomes",
+            ["gates", "disparities", "metrics"],
+            "",
+        ),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Data quality: relevant, accurate and up-to-date data",
+            ["data", "explanations"],
+            "",
+        ),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Transparency: plain-language explanation of decisions",
+            ["summary", "explanations"],
+            "",
+        ),
+        ("Canada, Directive on Automated Decision-Making", "Recourse", [], "not part of this card"),
+    ]
+    return [CrosswalkRow(framework=f, item=i, sections=s, note=n) for f, i, s, n in rows]

@@ -1,0 +1,241 @@
+"""Render a card to JSON, Markdown and one self-contained HTML file.
+
+All three are deterministic: the same card gives the same bytes. The HTML file makes no
+external request of any kind: its CSS is inline and its charts are inline SVG.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fairaudit.card.model import SECTIONS, SUPPRESSED, Card, group_label
+from fairaudit.errors import MissingExtraError
+
+__all__ = ["render_html", "render_json", "render_markdown"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_WORD = {"pass": "PASS", "fail": "FAIL", "insufficient_evidence": "INSUFFICIENT EVIDENCE"}
+
+
+def render_json(card: Card) -> str:
+    """The card as canonical JSON (schema ``fairaudit.card/1``).
+
+    Parameters
+    ----------
+    card
+        A card from :func:`build_card`.
+
+    Returns
+    -------
+    str
+        Indented JSON ending with a newline; the same card gives the same bytes.
+    """
+    return (
+        json.dumps(
+            card.model_dump(mode="json", by_alias=True),
+            indent=2,
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        + "\n"
+    )
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _pp(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:+.1f} pts"
+
+
+def _ci_pct(ci: Any) -> str:
+    return "–" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+
+
+def _ci_pp(ci: Any) -> str:
+    return "–" if ci is None else f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f} pts"
+
+
+def _ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def _ci_ratio(ci: Any) -> str:
+    return "–" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}"
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.1f}"
+
+
+def _ci_num(ci: Any) -> str:
+    return "–" if ci is None else f"{ci[0]:,.1f} to {ci[1]:,.1f}"
+
+
+def _count(x: int | str) -> str:
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def _p(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def _value(x: float | None, measure: str) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.3f}" if measure == "ratio" else f"{x:.4f}"
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _environment(autoescape: bool) -> Any:
+    try:
+        import jinja2
+    except ImportError as exc:
+        raise MissingExtraError("card", "jinja2") from exc
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        pct=_pct,
+        pp=_pp,
+        ci_pct=_ci_pct,
+        ci_pp=_ci_pp,
+        ratio=_ratio,
+        ci_ratio=_ci_ratio,
+        count=_count,
+        num=_num,
+        ci_num=_ci_num,
+        p=_p,
+        value=_value,
+        md=_md,
+        label=group_label,
+        section_names=lambda names: ", ".join(SECTIONS[n] for n in names),
+    )
+    env.globals.update(SECTIONS=SECTIONS, WORD=_WORD, SUPPRESSED=SUPPRESSED)
+    return env
+
+
+def _context(card: Card) -> dict[str, Any]:
+    reasons = card.explanations.reasons
+    reason_names: list[str] = []
+    if reasons is not None:
+        for g in reasons.groups:
+            for r in g.reasons:
+                if r.reason not in reason_names:
+                    reason_names.append(r.reason)
+    return {"card": card, "reason_names": reason_names}
+
+
+def render_markdown(card: Card) -> str:
+    """The card as Markdown (GitHub-flavoured tables).
+
+    Parameters
+    ----------
+    card
+        A card from :func:`build_card`.
+
+    Returns
+    -------
+    str
+        Markdown text; the same card gives the same bytes.
+    """
+    text: str = _environment(False).get_template("card.md.j2").render(**_context(card))
+    return text.rstrip("\n") + "\n"
+
+
+def _verdicts(card: Card) -> dict[str, str]:
+    """The worst verdict of each group over all gates (by group label)."""
+    rank = {"pass": 0, "insufficient_evidence": 1, "fail": 2}
+    out: dict[str, str] = {}
+
+    def note(label: str, verdict: str) -> None:
+        if rank[verdict] > rank.get(out.get(label, "pass"), -1) or label not in out:
+            out[label] = verdict
+
+    for gate in card.gates:
+        for label in gate.passing:
+            note(label, "pass")
+        for g in gate.insufficient:
+            note(g.group, "insufficient_evidence")
+        for g in gate.failing:
+            note(g.group, "fail")
+    return out
+
+
+def _charts(card: Card) -> dict[str, str]:
+    """One dot-and-interval chart of the headline metric per attribute set."""
+    from fairaudit.card.charts import DotPoint, dot_interval_svg
+
+    head = card.model_details.headline_metric
+    name = card.model_details.headline_name
+    verdicts = _verdicts(card)
+    out: dict[str, str] = {}
+    for i, table in enumerate(card.metrics):
+        points = []
+        reference = None
+        reference_label = ""
+        for row in table.rows:
+            rate = row.values.get(head)
+            if row.is_reference and rate is not None:
+                reference = rate.value
+                reference_label = f"reference: {row.label}"
+            if rate is None or rate.value is None:
+                continue
+            points.append(
+                DotPoint(
+                    label=row.label + (" (ref)" if row.is_reference else ""),
+                    value=rate.value,
+                    low=rate.ci[0] if rate.ci else None,
+                    high=rate.ci[1] if rate.ci else None,
+                    verdict=verdicts.get(group_label(row.attributes), ""),
+                )
+            )
+        if not points:
+            continue
+        out[table.title] = dot_interval_svg(
+            points,
+            reference=reference,
+            reference_label=reference_label,
+            metric_label=name,
+            chart_id=f"chart-{i + 1}",
+            title=f"{name.capitalize()} by {table.title}, with confidence intervals",
+        )
+    return out
+
+
+def render_html(card: Card) -> str:
+    """The card as one self-contained, accessible HTML file.
+
+    Inline CSS (responsive; prints to A4) and inline SVG charts with text alternatives;
+    no fonts, scripts, images or styles are fetched from anywhere.
+
+    Parameters
+    ----------
+    card
+        A card from :func:`build_card`.
+
+    Returns
+    -------
+    str
+        An HTML5 document; the same card gives the same bytes.
+    """
+    env = _environment(True)
+    css = (_TEMPLATES / "card.css").read_text(encoding="utf-8")
+    text: str = env.get_template("card.html.j2").render(
+        css=css, charts=_charts(card), verdicts=_verdicts(card), **_context(card)
+    )
+    return text.rstrip("\n") + "\n"
