@@ -105,6 +105,7 @@ class FairauditEvaluator(_Base):
                 "results.json": atomic_write_text(Path(tmp) / "results.json", result.to_json()),
                 "summary.md": atomic_write_text(Path(tmp) / "summary.md", summary_markdown(result)),
             }
+            files.update(_cards(result, spec, Path(tmp)))
             client = MlflowClient(tracking_uri=mlflow.get_tracking_uri())
             metrics = _flat_metrics(result)
             for path in files.values():
@@ -120,6 +121,25 @@ class FairauditEvaluator(_Base):
         return EvaluationResult(
             metrics={m.key: m.value for m in metrics}, artifacts={}, run_id=run_id
         )
+
+
+def _cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
+    """The rendered cards, when the ``card`` extra is installed (else none)."""
+    from fairaudit.errors import MissingExtraError
+    from fairaudit.results import atomic_write_text
+
+    try:
+        from fairaudit.card import build_card, render_html, render_json, render_markdown
+
+        card = build_card(result, spec)
+        texts = {
+            "card.html": render_html(card),
+            "card.md": render_markdown(card),
+            "card.json": render_json(card),
+        }
+    except MissingExtraError:
+        return {}
+    return {name: atomic_write_text(folder / name, text) for name, text in texts.items()}
 
 
 def _input_names(model: Any) -> list[str] | None:

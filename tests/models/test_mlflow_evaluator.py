@@ -69,4 +69,10 @@ def test_evaluator_and_cli_agree(tmp_path: Path, mlflow_model_uri, monkeypatch) 
             assert evaluation.metrics[key] == pytest.approx(g["metrics"][name]["value"])
             assert logged.data.metrics[key] == pytest.approx(g["metrics"][name]["value"])
     assert logged.data.tags["fairaudit.status"] == cli["status"]
-    assert {"fairaudit/results.json", "fairaudit/summary.md"} <= artifacts
+    assert {
+        "fairaudit/results.json",
+        "fairaudit/summary.md",
+        "fairaudit/card.html",
+        "fairaudit/card.md",
+        "fairaudit/card.json",
+    } <= artifacts

@@ -83,7 +83,7 @@ def test_audit_is_recorded_on_a_real_server(tmp_path: Path, mlflow_server: str) 
     )
     assert run.data.params["model.loader"] == "column"
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"results.json", "summary.md", "j.xml"} <= names
+    assert {"results.json", "summary.md", "j.xml", "card.html", "card.md", "card.json"} <= names
     local = client.download_artifacts(run.info.run_id, "results.json", str(tmp_path / "dl"))
     assert Path(local).read_text() == json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
