@@ -404,6 +404,8 @@ def test_check_writes_cards_and_card_rerenders(tmp_path, cli) -> None:
     assert cli("check", str(spec), "--out", "o").exit_code == 1
     for name in ("card.html", "card.md", "card.json", "results.json", "summary.md"):
         assert (tmp_path / "o" / name).exists()
+    svgs = sorted((tmp_path / "o" / "charts").glob("*.svg"))
+    assert svgs and all(p.read_text().lstrip().startswith(("<?xml", "<svg")) for p in svgs)
     res = cli("card", "o/results.json", "--format", "json", "--out", "c.json")
     assert res.exit_code == 0
     # the re-rendered card is the one check wrote, except that check also had the spec

@@ -480,7 +480,14 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
     from fairaudit.results import atomic_write_text
 
     try:
-        from fairaudit.card import build_card, render_html, render_json, render_markdown
+        from fairaudit.audit import safe_slug
+        from fairaudit.card import (
+            build_card,
+            render_charts,
+            render_html,
+            render_json,
+            render_markdown,
+        )
 
         card = build_card(result, spec)
         rendered = {
@@ -488,6 +495,9 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
             "card.md": render_markdown(card),
             "card.html": render_html(card),
         }
+        # the card's charts also as files (tracked as MLflow artifacts under charts/)
+        for title, svg in render_charts(card).items():
+            rendered[f"charts/{safe_slug(title)}.svg"] = svg
     except MissingExtraError as exc:
         click.echo(f"(cards not written: {exc.fix})", err=True)
         return {}

@@ -224,7 +224,8 @@ def track(
 
 
 def _artifact_dir(name: str) -> str | None:
-    return "restricted" if name.startswith("restricted/") else None
+    """The artifact folder of a file named ``folder/file`` (``None`` for a bare name)."""
+    return name.rsplit("/", 1)[0] if "/" in name else None
 
 
 def _log(client: Any, run_id: str, result: Any, spec: Any) -> None:

@@ -83,7 +83,17 @@ def test_audit_is_recorded_on_a_real_server(tmp_path: Path, mlflow_server: str) 
     )
     assert run.data.params["model.loader"] == "column"
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"results.json", "summary.md", "j.xml", "card.html", "card.md", "card.json"} <= names
+    assert {
+        "results.json",
+        "summary.md",
+        "j.xml",
+        "card.html",
+        "card.md",
+        "card.json",
+        "charts",
+    } <= names
+    charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
+    assert charts and all(p.startswith("charts/") and p.endswith(".svg") for p in charts)
     local = client.download_artifacts(run.info.run_id, "results.json", str(tmp_path / "dl"))
     assert Path(local).read_text() == json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
@@ -195,3 +205,11 @@ def test_diff_of_two_audits(tmp_path: Path, mlflow_server: str) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "false negative rate" in res.output
+
+
+def test_bad_uri_is_a_clear_error(tmp_path: Path) -> None:
+    spec = _setup(tmp_path)
+    res = _run(tmp_path, str(spec), "--mlflow-uri", "bogus://nowhere")
+    assert res.exit_code == 2
+    assert res.stderr.count("bogus://nowhere") >= 1 and "Traceback" not in res.output
+    assert (tmp_path / "fairaudit-out" / "test-audit" / "card.html").exists()

@@ -217,6 +217,17 @@ def _charts(card: Card) -> dict[str, str]:
     return out
 
 
+def render_charts(card: Card) -> dict[str, str]:
+    """The card's charts as standalone SVG documents, by chart title (what the HTML inlines).
+
+    Parameters
+    ----------
+    card
+        A card from :func:`build_card`.
+    """
+    return dict(_charts(card))
+
+
 def render_html(card: Card) -> str:
     """The card as one self-contained, accessible HTML file.
 
