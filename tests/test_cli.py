@@ -418,3 +418,24 @@ def test_check_writes_cards_and_card_rerenders(tmp_path, cli) -> None:
     (tmp_path / "bad.json").write_text('{"schema": "x"}')
     bad = cli("card", "bad.json")
     assert bad.exit_code == 2 and "not a fairaudit results file" in bad.stderr
+
+
+def test_repeated_spec_key_is_an_error_not_a_silent_override(tmp_path, cli) -> None:
+    text = (
+        "name: t\n"
+        "intervention: assistive\n"
+        "data: {path: data.csv, label: eligible}\n"
+        "model: {loader: column, decision: granted}\n"
+        "protected: [{name: sex}]\n"
+        "gates:\n"
+        "  - id: g\n"
+        "    metric: exclusion_error\n"
+        "    max: 1.25\n"
+        "    max: 9\n"
+    )
+    spec = _setup(tmp_path, text)
+    res = cli("check", str(spec))
+    assert res.exit_code == 2
+    assert "audit.yaml:10: gates[0].max: the key 'max' appears twice (first on line 9)" in (
+        res.stderr
+    )

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,61 +14,98 @@ import yaml
 
 from fairaudit.errors import SpecError
 
-Loc = tuple[str | int, ...]
+Loc = tuple[Any, ...]
 
 
-def load_yaml_with_lines(path: Path, *, text: str | None = None) -> tuple[Any, dict[Loc, int]]:
+def load_yaml_with_lines(
+    path: Path | str, *, text: str | None = None
+) -> tuple[Any, dict[Loc, int]]:
     """Parse a YAML file into Python objects plus a ``location -> line`` map.
+
+    One parse: the node tree gives every key's line, then the same tree is constructed
+    into Python objects. A key that appears twice in one mapping is an error (plain YAML
+    would silently keep the last one, e.g. a gate's second ``max:``).
 
     Raises
     ------
     SpecError
-        When the file is missing, unreadable, or not valid YAML (with the line of the fault).
+        When the file is missing, unreadable, not valid YAML (with the line of the fault),
+        or repeats a key (every repeat reported, see :meth:`SpecError.many`).
     """
     if text is None:
+        p = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise SpecError(
                 "file not found", path=path, fix="check the path (relative to the current folder)"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(f"cannot read the file: {exc}", path=path) from None
+    loader = yaml.SafeLoader(text)
+    lines: dict[Loc, int] = {(): 1}
+    problems: list[SpecError] = []
+
+    def index(node: yaml.Node, loc: Loc) -> None:
+        lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for k, v in node.value:
+                key: Any = (
+                    loader.construct_object(k, deep=True)
+                    if isinstance(k, yaml.ScalarNode)
+                    else repr(k)
+                )
+                try:
+                    hash(key)
+                except TypeError:
+                    key = repr(key)
+                line = k.start_mark.line + 1
+                if key in seen:
+                    problems.append(
+                        SpecError(
+                            f"the key {key!r} appears twice (first on line {seen[key]}); YAML "
+                            "would silently keep only the last one",
+                            path=path,
+                            line=line,
+                            field=dotted((*loc, key)),
+                            fix="remove or rename one of them",
+                        )
+                    )
+                    continue
+                seen[key] = line
+                # the key's own line is what an "unknown key" error should point at
+                lines[(*loc, key)] = line
+                index(v, (*loc, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*loc, i)] = item.start_mark.line + 1
+                index(item, (*loc, i))
+
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        index(node, ())
+        data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
         raise SpecError(
-            f"not valid YAML: {exc.problem or exc}",
+            f"not valid YAML: {exc.problem or exc.context or exc}",
             path=path,
-            line=line,
+            line=None if mark is None else mark.line + 1,
             fix="fix the YAML syntax at that line (indentation, a missing ':' or quote)",
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", path=path) from None
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
+    finally:
+        loader.dispose()
+    if problems:
+        raise SpecError.many(problems)
     return data, lines
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            k = key.value if isinstance(key, yaml.ScalarNode) else str(key)
-            lines[(*loc, k)] = key.start_mark.line + 1
-            _walk(value, (*loc, k), lines)
-            # the key's own line is more useful than the value's for "unknown key" errors
-            lines[(*loc, k)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*loc, i), lines)
-
-
-def line_of(lines: dict[Loc, int], loc: Sequence[str | int]) -> int | None:
+def line_of(lines: Mapping[Loc, int], loc: Sequence[Any]) -> int | None:
     """The line of ``loc``, or of its closest located ancestor."""
     loc = tuple(loc)
     while loc:
@@ -78,9 +115,12 @@ def line_of(lines: dict[Loc, int], loc: Sequence[str | int]) -> int | None:
     return lines.get(())
 
 
-def dotted(loc: Sequence[str | int]) -> str:
+def dotted(loc: Sequence[Any]) -> str:
     """``("gates", 1, "max")`` -> ``gates[1].max``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out

@@ -1236,7 +1236,7 @@ def explain_audit(
     wanted = np.zeros(len(groups_all), dtype=bool)
     wanted[sample.positions] = True
     adverse_decision = 0 if spec.intervention == "assistive" else 1
-    parts, codes = [], []
+    parts, codes, ids_parts = [], [], []
     offset = 0
     for batch in batches():
         batch = batch.reset_index(drop=True)
@@ -1244,15 +1244,16 @@ def explain_audit(
         take = wanted[offset : offset + n]
         if take.any():
             parts.append(batch[take])
+        ids = (
+            batch[spec.data.row_id].to_numpy()
+            if spec.data.row_id
+            else np.arange(offset, offset + n)
+        )
+        ids_parts.append(ids)
         if ex.reasons and restricted_dir is not None:
             decision = np.asarray(model.predict(batch).decision, dtype="float64")
             adverse = decision == adverse_decision
             if adverse.any():
-                ids = (
-                    batch[spec.data.row_id].to_numpy()
-                    if spec.data.row_id
-                    else np.arange(offset, offset + n)
-                )
                 codes.append(
                     reason_codes(
                         model,
@@ -1301,12 +1302,7 @@ def explain_audit(
         all_codes = pd.concat(codes, ignore_index=True)
         assert restricted_dir is not None
         write_reasons_parquet(all_codes, restricted_dir / "reasons.parquet")
-        ids_all = (
-            pd.concat([b[spec.data.row_id] for b in batches()], ignore_index=True).to_numpy()
-            if spec.data.row_id
-            else np.arange(len(groups_all))
-        )
-        freq = reason_frequencies(all_codes, groups_all, ids_all, min_count=10)
+        freq = reason_frequencies(all_codes, groups_all, np.concatenate(ids_parts), min_count=10)
         summary["reason_frequencies"] = json.loads(freq.to_json(orient="records"))
         summary["reasons_artifact"] = "restricted/reasons.parquet"
     return summary

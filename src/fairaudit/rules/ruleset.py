@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -38,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from fairaudit._yaml import dotted, line_of, load_yaml_with_lines
 from fairaudit.errors import SpecError
 from fairaudit.rules.checks import ANY, BOOLEAN, NUMBER, VType, infer_type
 from fairaudit.rules.parser import KEYWORDS, ExpressionError, Node, names_in, parse_expression
@@ -602,93 +602,28 @@ class RuleSet:
 
 
 def _read_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    loader = yaml.SafeLoader(text)
-    lines: dict[tuple[Any, ...], int] = {(): 1}
-    problems: list[SpecError] = []
+    """Parse the rules file with the project's line-tracking YAML reader."""
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise RuleFileError(
-                [
-                    SpecError(
-                        "the rules file is empty",
-                        path=source,
-                        line=1,
-                        fix="start from examples/digital_family_card/rules.yaml",
-                    )
-                ]
-            )
-
-        def index(n: yaml.Node, loc: tuple[Any, ...]) -> None:
-            if isinstance(n, yaml.MappingNode):
-                seen: dict[Any, int] = {}
-                for k, v in n.value:
-                    key = (
-                        loader.construct_object(k, deep=True)
-                        if isinstance(k, yaml.ScalarNode)
-                        else repr(k)
-                    )
-                    line = k.start_mark.line + 1
-                    try:
-                        hash(key)
-                    except TypeError:
-                        key = repr(key)
-                    if key in seen:
-                        problems.append(
-                            SpecError(
-                                f"the key {key!r} appears twice (first on line {seen[key]}); "
-                                "YAML would silently keep only the last one",
-                                path=source,
-                                line=line,
-                                field=_dotted((*loc, key)),
-                                fix="remove or rename one of them",
-                            )
-                        )
-                        continue
-                    seen[key] = line
-                    lines[(*loc, key)] = line
-                    index(v, (*loc, key))
-            elif isinstance(n, yaml.SequenceNode):
-                for i, item in enumerate(n.value):
-                    lines[(*loc, i)] = item.start_mark.line + 1
-                    index(item, (*loc, i))
-
-        index(node, ())
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        data, lines = load_yaml_with_lines(source, text=text)
+    except SpecError as exc:
+        problems, exc.more = [exc, *exc.more], []
+        raise RuleFileError(problems) from None
+    if data is None:
         raise RuleFileError(
             [
                 SpecError(
-                    f"not valid YAML: {exc.problem or exc.context}",
+                    "the rules file is empty",
                     path=source,
-                    line=None if mark is None else mark.line + 1,
-                    fix="check the indentation and quoting around this line",
+                    line=1,
+                    fix="start from examples/digital_family_card/rules.yaml",
                 )
             ]
-        ) from None
-    finally:
-        loader.dispose()
-    if problems:
-        raise RuleFileError(problems)
+        )
     return data, lines
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _line(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    for k in range(len(loc), -1, -1):
-        if loc[:k] in lines:
-            return lines[loc[:k]]
-    return None
+_dotted = dotted
+_line = line_of
 
 
 def _known_prefix(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> tuple[Any, ...]:
