@@ -1232,7 +1232,8 @@ def explain_audit(
         )
 
     groups_all = pd.concat([groups_of(b) for b in batches()], ignore_index=True)
-    sample = stratified_sample(groups_all, ex.sample, spec.seed)
+    # every group of every attribute and of every intersection the audit reports
+    sample = stratified_sample(groups_all, ex.sample, spec.seed, cells=spec.groupings())
     wanted = np.zeros(len(groups_all), dtype=bool)
     wanted[sample.positions] = True
     adverse_decision = 0 if spec.intervention == "assistive" else 1
@@ -1290,7 +1291,7 @@ def explain_audit(
     if ex.proxies:
         proxies = proxy_scores(
             frame,
-            features,
+            expl.features,
             {a: sample_groups[a] for a in names},
             global_importance(expl),
             seed=spec.seed,

@@ -209,8 +209,8 @@ def test_reasons_artifact_and_frequencies(tmp_path: Path) -> None:
         write_reasons_parquet(codes.drop(columns=["source"]), tmp_path / "x.parquet")
 
 
-def test_rules_model_is_explained_model_agnostically_on_its_score(rules_model) -> None:
-    from fairaudit.explain import explain
+def test_rules_model_exact_and_model_agnostic_explanations_agree(rules_model) -> None:
+    from fairaudit.explain import explain, make_explainer
 
     frame = pd.DataFrame(
         {
@@ -220,9 +220,17 @@ def test_rules_model_is_explained_model_agnostically_on_its_score(rules_model) -
             "phone": [True, True, True, False, True, False],
         }
     )
-    expl = explain(rules_model, frame, budget=20, background_rows=6)
-    assert expl.explainer == "permutation" and expl.output == "score"
+    expl = explain(rules_model, frame, background_rows=6)
+    assert expl.explainer == "rules" and expl.output == "score"
+    # the score (deprivation) reads income and size only, never the phone
+    assert expl.features == ["income_reg", "size"]
     score = rules_model.predict(frame).score
     assert np.allclose(expl.model_output, score, atol=1e-9)
-    # the score (deprivation) reads income and size only, never the phone
-    assert np.allclose(expl.frame()["phone"], 0.0)
+    agnostic = make_explainer(rules_model, frame, agnostic=True, budget=20, background_rows=6)
+    perm = explain(rules_model, frame, explainer=agnostic)
+    assert perm.explainer == "permutation" and perm.output == "score"
+    assert np.allclose(perm.model_output, score, atol=1e-9)
+    # two columns matter, and every antithetic pair of permutations orders them both ways:
+    # the sampled values are exact here, so both paths must give the same numbers
+    assert np.allclose(perm.frame()[["income_reg", "size"]], expl.frame(), atol=1e-9)
+    assert np.allclose(perm.frame()[["phone", "income_true"]], 0.0)

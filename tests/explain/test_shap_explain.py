@@ -51,6 +51,35 @@ def test_stratified_sample_represents_every_cell_and_is_seeded() -> None:
         stratified_sample(groups, size=0)
 
 
+def test_group_sample_keeps_its_size_and_represents_every_group() -> None:
+    rng = np.random.default_rng(5)
+    n = 50_000
+    groups = pd.DataFrame({f"a{j}": rng.choice(list("pqrstu"), n) for j in range(6)})
+    groups["rare"] = np.where(rng.random(n) < 0.001, "yes", "no")  # ~50 rows
+    groups.loc[:2, "a0"] = None  # 3 missing values: their own group, all kept
+    cells = [(c,) for c in groups.columns] + [("a0", "rare")]
+    # the finest cells (6^6 * 2 > 2,000) would not fit; the group sample does
+    s = stratified_sample(groups, size=2000, seed=1, cells=cells)
+    assert s.size == 2000 and s.population == n
+    assert np.all(np.diff(s.positions) > 0)
+    picked = groups.iloc[s.positions]
+    for cols in cells:
+        key = groups[list(cols)].astype(object).fillna("?").apply(tuple, axis=1)
+        assert set(key.iloc[s.positions]) == set(key)  # every group represented
+    # groups at or under the floor are taken whole: every missing a0 and every rare row
+    assert picked["a0"].isna().sum() == 3
+    m = 2000 // (2 * s.strata)
+    assert (picked["rare"] == "yes").sum() >= min(m, int((groups["rare"] == "yes").sum()))
+    # Horvitz-Thompson: weighted group counts estimate the population's (within 15%)
+    for col in ("a1", "rare"):
+        est = pd.Series(s.weights).groupby(picked[col].to_numpy()).sum()
+        true = groups[col].value_counts()
+        assert np.allclose(est.sort_index(), true.sort_index(), rtol=0.15)
+    assert s.weights.sum() == pytest.approx(n, rel=0.05)
+    again = stratified_sample(groups, size=2000, seed=1, cells=cells)
+    assert np.array_equal(s.positions, again.positions)
+
+
 # --------------------------------------------------------------------------- additivity
 
 

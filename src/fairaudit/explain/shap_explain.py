@@ -10,10 +10,13 @@ Which explainer (chosen from the model, in this order):
 * **linear** — ``shap.LinearExplainer`` (features independent, background mean) for a
   fitted linear model (``coef_`` and ``intercept_``): the decision function, i.e. log-odds
   for a logistic regression.
+* **rules** — a rules model with a deprivation score: exact interventional SHAP values of
+  the score, computed from its additive structure (:mod:`fairaudit.explain.rules_shap`;
+  equal to ``shap.explainers.Exact`` on the same background, and fast).
 * **permutation** — ``shap.explainers.Permutation`` over the raw feature columns with an
   explicit evaluation budget (model evaluations per explained row) and a seeded background
   sample, for everything else (ONNX graphs, pipelines that cannot be unrolled, python
-  callables, decision-only models). It explains the model's score when it has one, else
+  callables, decision-only models and rules without a score). It explains the model's score when it has one, else
   its 0/1 decision.
 
 The underlying estimator is reached through ``model.estimator`` (the ``sklearn`` loader) or
@@ -64,7 +67,7 @@ DEFAULT_BACKGROUND_ROWS = 100
 DEFAULT_BUDGET = 500
 
 Output = Literal["probability", "log-odds", "score", "decision"]
-ExplainerName = Literal["tree", "linear", "permutation"]
+ExplainerName = Literal["tree", "linear", "rules", "permutation"]
 #: Called with (rows done, rows in all) after each batch.
 Progress = Callable[[int, int], None]
 
@@ -101,7 +104,8 @@ class Sample:
         Rows of the population each sampled row stands for (its stratum's size divided by
         the rows drawn from it): weighted means over the sample estimate population means.
     strata
-        Number of strata (finest cells of the protected attributes).
+        Number of strata (finest cells of the protected attributes) or, when the sample
+        was drawn with ``cells``, the number of groups it represents.
     population
         Rows in the population.
     """
@@ -116,10 +120,67 @@ class Sample:
         return len(self.positions)
 
 
-def stratified_sample(
-    groups: pd.DataFrame, size: int = DEFAULT_SAMPLE_SIZE, seed: int = 0
+def _cell_codes(groups: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """One small integer per combination of ``columns``' values (missing = its own value)."""
+    key = np.zeros(len(groups), dtype="int64")
+    for col in columns:
+        c, uniques = pd.factorize(groups[col], use_na_sentinel=False)
+        key = key * (len(uniques) + 1) + c
+        _, key = np.unique(key, return_inverse=True)  # keep the key small
+    return key.astype("int64").ravel()
+
+
+def _group_sample(
+    groups: pd.DataFrame, cells: Sequence[Sequence[str]], size: int, seed: int
 ) -> Sample:
-    """A seeded sample in which every protected group (every finest cell) is represented.
+    """Probability-proportional systematic sampling with a floor for every group."""
+    n = len(groups)
+    codes = [_cell_codes(groups, list(c)) for c in cells]
+    counts = [np.bincount(c) for c in codes]
+    k = int(sum(len(c) for c in counts))
+    m = max(1, size // (2 * k))
+    need = np.zeros(n)
+    for c, cnt in zip(codes, counts, strict=True):
+        need = np.maximum(need, (np.minimum(cnt, m) / cnt)[c])
+
+    def total(base: float) -> float:
+        return float(np.minimum(1.0, np.maximum(base, need)).sum())
+
+    lo, hi = 0.0, 1.0
+    if total(0.0) < size:
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if total(mid) < size else (lo, mid)
+    pi = np.minimum(1.0, np.maximum(hi if total(0.0) < size else 0.0, need))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    cum = np.cumsum(pi[order]) - rng.random()
+    prev = np.concatenate([[cum[0] - pi[order[0]]], cum[:-1]])
+    chosen = np.sort(order[np.floor(cum) > np.floor(prev)])
+    return Sample(chosen.astype("int64"), 1.0 / pi[chosen], k, n)
+
+
+def stratified_sample(
+    groups: pd.DataFrame,
+    size: int = DEFAULT_SAMPLE_SIZE,
+    seed: int = 0,
+    *,
+    cells: Sequence[Sequence[str]] | None = None,
+) -> Sample:
+    """A seeded sample in which every protected group is represented.
+
+    With ``cells`` (e.g. every protected attribute on its own, and the audit's
+    intersections), each group of each of those column sets is guaranteed
+    ``m = max(1, size // (2 * groups))`` expected rows (all its rows when it has fewer), and
+    the sample has ``size`` rows: every row gets the inclusion probability
+    ``π = min(1, max(base, m_g / n_g))`` over the groups ``g`` it belongs to, ``base`` set so
+    that the probabilities sum to ``size``, and rows are drawn by systematic sampling in a
+    seeded random order (exactly those probabilities). :attr:`Sample.weights` are ``1 / π``
+    (Horvitz–Thompson): weighted means estimate population means. This keeps the sample at
+    the size asked for however many attributes there are — the finest cells of ten
+    attributes can outnumber the rows wanted.
+
+    Without ``cells``, the strata are the finest cells of all columns (below).
 
     Each stratum (a combination of the protected attributes' values, missing values their
     own stratum) first gets ``min(its rows, max(1, size // (2 * strata)))`` rows; the rest
@@ -137,19 +198,17 @@ def stratified_sample(
         Rows wanted; all rows when the population is not larger.
     seed
         Seed of the draw: same groups, size and seed = same sample.
+    cells
+        Column sets whose every group must be represented (see above).
     """
     if size < 1:
         raise InputError(f"the explanation sample size must be at least 1, got {size}")
     n = len(groups)
     if n == 0:
         return Sample(np.zeros(0, dtype="int64"), np.zeros(0), 0, 0)
-    # one integer per finest cell: per-column codes (missing = its own code) combined
-    key = np.zeros(n, dtype="int64")
-    for col in groups.columns:
-        c, uniques = pd.factorize(groups[col], use_na_sentinel=False)
-        key = key * (len(uniques) + 1) + c
-        _, key = np.unique(key, return_inverse=True)  # keep the key small
-    codes = key.astype("int64").ravel()
+    if cells is not None and size < n:
+        return _group_sample(groups, cells, size, seed)
+    codes = _cell_codes(groups, list(groups.columns))
     counts = np.bincount(codes)
     k = len(counts)
     if size >= n:
@@ -207,7 +266,7 @@ class Explanation:
     features
         The data columns, in the order of :attr:`values`' columns.
     explainer
-        ``tree``, ``linear`` or ``permutation``.
+        ``tree``, ``linear``, ``rules`` or ``permutation``.
     sample_size
         Rows explained.
     budget
@@ -347,6 +406,7 @@ def make_explainer(
     background_rows: int = DEFAULT_BACKGROUND_ROWS,
     seed: int = 0,
     agnostic: bool = False,
+    background_weights: np.ndarray | None = None,
 ) -> Explainer:
     """Choose and prepare the explainer for a fairaudit model (see the module docstring).
 
@@ -367,19 +427,33 @@ def make_explainer(
         Seeds the background sample and the permutations.
     agnostic
         Force the model-agnostic (permutation) explainer.
+    background_weights
+        Population weight per row of ``background`` (:attr:`Sample.weights`): background
+        rows are drawn with probability proportional to them.
     """
-    shap = _import_shap()
     feats = [str(c) for c in (features if features is not None else model.columns)]
     if not feats:
         raise InputError(
             "the model does not say which columns it reads, so there is nothing to explain",
             fix="give the model's feature columns (model.features in the spec)",
         )
-    bg = background.loc[:, feats]
-    if len(bg) > background_rows:
-        pick = np.sort(np.random.default_rng(seed).choice(len(bg), background_rows, replace=False))
-        bg = bg.iloc[pick]
-    bg = bg.reset_index(drop=True)
+    pick = np.arange(len(background))
+    if len(background) > background_rows:
+        rng = np.random.default_rng(seed)
+        # a weighted sample (oversampled small groups) gives a background drawn in
+        # proportion to its weights, so that it stands for the population
+        p = None
+        if background_weights is not None:
+            p = np.asarray(background_weights, dtype="float64")
+            p = p / p.sum()
+        pick = np.sort(rng.choice(len(background), background_rows, replace=False, p=p))
+    if not agnostic and _is_rules_with_score(model):
+        from fairaudit.explain.rules_shap import rules_explainer
+
+        # exact, and needs no shap; the rules read more columns than the score does
+        return rules_explainer(model, background.iloc[pick])
+    shap = _import_shap()
+    bg = background.loc[:, feats].iloc[pick].reset_index(drop=True)
     if not agnostic:
         found = _underlying(model)
         if found is not None:
@@ -530,7 +604,16 @@ class _Codec:
         return pd.DataFrame(cols)
 
 
+def _is_rules_with_score(model: Any) -> bool:
+    rules = getattr(model, "rules", None)
+    return bool(getattr(rules, "has_score", False)) and hasattr(rules, "indicators")
+
+
 def _model_output(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, Output]:
+    fast = getattr(model, "explained_output", None)
+    if callable(fast):
+        values, stated = fast(frame)
+        return np.asarray(values, dtype="float64"), cast(Output, stated)
     pred = model.predict(frame)
     if pred.score is not None:
         method = getattr(model, "score_method", None)
@@ -606,7 +689,13 @@ def explain(
         ``progress(done, total)`` after each batch.
     """
     ex = explainer or make_explainer(
-        model, frame, features, budget=budget, background_rows=background_rows, seed=seed
+        model,
+        frame,
+        features,
+        budget=budget,
+        background_rows=background_rows,
+        seed=seed,
+        background_weights=weights,
     )
     n = len(frame)
     step = batch_rows or (50 if ex.name == "permutation" else 5000)

@@ -144,6 +144,22 @@ class RulesModel(Model):
             reasons=pd.DataFrame(reasons, index=frame.index),
         )
 
+    def explained_output(self, frame: pd.DataFrame) -> tuple[np.ndarray, str]:
+        """What explanations explain: the score (or, without one, the decision).
+
+        Only the rules are evaluated — not the counterfactual re-evaluations and reasons
+        :meth:`predict` adds — because model-agnostic explainers call this thousands of
+        times.
+        """
+        from fairaudit.rules import evaluate
+
+        o = self.options
+        ev = evaluate(self.rules, frame, parameters=self._pinned or None, programmes=[o.programme])
+        if ev.score is not None:
+            return np.asarray(ev.score, dtype="float64"), "score"
+        decision = ev.programmes[o.programme].decision(o.include_outreach)
+        return np.asarray(decision, dtype="float64"), "decision"
+
     def provenance(self) -> dict[str, Any]:
         """The rules file's hash and name, the programme, and the parameters last used."""
         out: dict[str, Any] = {
