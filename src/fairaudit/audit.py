@@ -64,6 +64,7 @@ from fairaudit.results import (
     ReasonCount,
     ReasonGroup,
     ReasonResults,
+    Recommendations,
     Reference,
     RegressionGroup,
     RegressionResults,
@@ -72,6 +73,7 @@ from fairaudit.results import (
     ScoreResults,
     Statistics,
     WeightedCounts,
+    atomic_write_parquet,
 )
 from fairaudit.spec import AuditSpec, ProtectedAttribute, spec_sha256, validation_to_spec_error
 
@@ -165,7 +167,63 @@ def run_audit(
             restricted_dir=restricted_dir,
         )
         result.summary = _summary_lines(spec, result)
+    if spec.recommend is not None:
+        result.recommendations = recommend_audit(
+            spec, run, result, registry, batch_rows=batch_rows, restricted_dir=restricted_dir
+        )
     return result
+
+
+def recommend_audit(
+    spec: AuditSpec,
+    run: AuditRun,
+    result: AuditResult,
+    registry: Registry,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    restricted_dir: Path | None = None,
+) -> Recommendations:
+    """Redress for the groups a gate failed for, and simulated mitigation options.
+
+    Every option is audited by this module's own counting and statistics on the same data;
+    the present model is re-run once more with a recorder noting the re-review list
+    (written to ``restricted_dir/rereview.parquet``, row level, never in the results).
+    """
+    from fairaudit.recommend import RereviewRecorder, redress, simulate
+    from fairaudit.recommend.mitigation import _fresh
+    from fairaudit.recommend.redress import failed_groups
+
+    assert spec.recommend is not None
+    data_path = spec.base_dir / spec.data.path
+    groups = failed_groups(result)
+    recorders: list[RereviewRecorder] = []
+
+    def recorder(model: Model) -> Model:
+        r = RereviewRecorder(model, spec, groups, data_path, margin=spec.recommend.margin)  # type: ignore[union-attr]
+        recorders.append(r)
+        return r
+
+    def run_with(sim_spec: AuditSpec, model: Model) -> AuditResult:
+        return summarise(
+            sim_spec, count(sim_spec, registry=registry, batch_rows=batch_rows, model=model)
+        )
+
+    mitigation = None
+    if spec.recommend.simulate:
+        mitigation, _ = simulate(
+            spec, run.model, result, run_audit_with=run_with, recorder=recorder
+        )
+    elif groups:
+        run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
+    rows = recorders[0].frame() if recorders else None
+    artifact = None
+    if rows is not None and len(rows) and restricted_dir is not None:
+        atomic_write_parquet(restricted_dir / "rereview.parquet", rows)
+        artifact = "restricted/rereview.parquet"
+    return Recommendations(
+        redress=redress(spec, result, rereview=rows, rereview_artifact=artifact),
+        mitigation=mitigation,
+    )
 
 
 # --------------------------------------------------------------------------- load + count
@@ -418,8 +476,12 @@ def count(
     registry: Registry,
     progress: ProgressCallback | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    model: Model | None = None,
 ) -> AuditRun:
-    """Load the model and count every batch of rows into per-cell confusion counts."""
+    """Load the model and count every batch of rows into per-cell confusion counts.
+
+    ``model`` replaces the spec's model (mitigation options are simulated that way).
+    """
     data_path = spec.base_dir / spec.data.path
     if not data_path.is_file():
         raise spec.error(
@@ -429,7 +491,8 @@ def count(
         )
     reader = _reader_for(spec, data_path, registry)
     available = reader.columns(data_path)
-    model = _load_model(spec, registry)
+    if model is None:
+        model = _load_model(spec, registry)
 
     wanted: dict[str, str] = {spec.data.label: "data.label"}
     if spec.data.weight:

@@ -319,6 +319,88 @@ class Provenance(_Model):
     versions: dict[str, str]
 
 
+class Channel(_Model):
+    name: str
+    how: str
+    deadline: str | None = None
+
+
+class RedressReason(_Model):
+    reason: str
+    wrongly: int = Field(description="Wrongly adverse decisions this reason decided.")
+    share: float | None
+
+
+class RedressGroup(_Model):
+    """The people a failed harm gate is about, in one group."""
+
+    attributes: dict[str, str]
+    checks: list[str] = Field(description="Ids of the gates that failed for this group.")
+    metric: str
+    wrongly: int = Field(description="People wrongly excluded (or flagged) in the audit data.")
+    wrongly_weighted: float | None = Field(
+        None, description="The same, summed over the weights: the population estimate."
+    )
+    rate: float | None
+    reference: dict[str, str]
+    reference_rate: float | None
+    excess: float | None = Field(
+        description="People wrongly excluded beyond what the reference group's rate would "
+        "give: (rate - reference rate) x the group's eligible (or, punitive: negative) people."
+    )
+    excess_ci: Interval | None = Field(
+        None, description="Newcombe interval of the difference, scaled the same way."
+    )
+    value_at_stake: float | None = None
+    value_unit: str | None = None
+    reasons: list[RedressReason] = Field(default_factory=list)
+    rereview: int = Field(0, description="Rows of this group on the re-review list.")
+
+
+class Redress(_Model):
+    harm: str = Field(description="'wrongly excluded' or 'wrongly flagged'.")
+    groups: list[RedressGroup]
+    channels: list[Channel]
+    rereview_rule: str
+    rereview_artifact: str | None = None
+    rereview_total: int = 0
+
+
+class OptionEffect(_Model):
+    """One mitigation option, simulated by re-running the audit with it."""
+
+    name: str
+    kind: Literal["current", "threshold", "rules", "data"]
+    description: str
+    passes: bool = Field(description="No gate fails.")
+    failed: int = Field(description="Failed checks.")
+    insufficient: int = Field(description="Checks with insufficient evidence.")
+    failed_groups: list[str]
+    overall_error: float | None = Field(description="1 - accuracy over everyone audited.")
+    harm: dict[str, float | None] = Field(
+        description="The headline harm metric of every group a gate failed for at present."
+    )
+    selected: float
+    newly_covered: float = Field(description="Selected minus selected at present.")
+    newly_covered_eligible: float
+    newly_covered_ineligible: float
+    cost: float | None = Field(description="Change in cost against the present model.")
+    cost_unit: str
+
+
+class Mitigation(_Model):
+    harm_metric: str
+    cost_definition: str
+    options: list[OptionEffect] = Field(description="The present model first.")
+    recommended: str | None = Field(description="The passing option of least cost, if any.")
+    conclusion: str
+
+
+class Recommendations(_Model):
+    redress: Redress | None = None
+    mitigation: Mitigation | None = None
+
+
 class AuditResult(_Model):
     """Everything an audit found (no row-level data)."""
 
@@ -352,6 +434,7 @@ class AuditResult(_Model):
         "per-group importance, gap decompositions of failed groups, proxies, and per-group "
         "reason frequencies (aggregates only).",
     )
+    recommendations: Recommendations | None = None
     checks: list[Check]
     summary: list[str]
     provenance: Provenance
@@ -384,6 +467,21 @@ def results_json_schema() -> dict[str, Any]:
     schema["$id"] = "https://fairaudit.invalid/schemas/results-1.schema.json"
     schema["title"] = SCHEMA_ID
     return schema
+
+
+def atomic_write_parquet(path: str | Path, frame: Any) -> Path:
+    """Write a DataFrame to Parquet atomically (temp file in the same folder, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -277,6 +277,65 @@ class ExplainSpec(_Strict):
     proxies: bool = Field(True, description="Rank features as proxies of protected attributes.")
 
 
+class ChannelSpec(_Strict):
+    """An appeal or grievance route people can use (named on the card)."""
+
+    name: str = Field(min_length=1, description="e.g. 'Contact centre 1414'.")
+    how: str = Field(min_length=1, description="How to reach it: phone, address, web page.")
+    deadline: str | None = Field(None, description="e.g. 'within 30 days of the decision'.")
+
+
+class BenefitSpec(_Strict):
+    """The value one wrongly excluded person (or family) loses."""
+
+    amount: float = Field(gt=0)
+    unit: str = Field(min_length=1, description="e.g. 'KZT per family per month'.")
+
+
+class RulesChangeSpec(_Strict):
+    """A change to a rules model to simulate as a mitigation option."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    drop_stages: list[str] = Field(
+        default_factory=list, description="Eligibility or outreach stages to remove."
+    )
+    missing: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stage or indicator -> its missing-data policy (stages: fail, pass, "
+        "review; indicators: deprived, not_deprived, review).",
+    )
+    parameters: dict[str, float] = Field(
+        default_factory=dict, description="Parameters to pin at a new value."
+    )
+
+
+class RecommendSpec(_Strict):
+    """Redress for the people a failed gate harms, and simulated mitigation options."""
+
+    benefit: BenefitSpec | None = Field(
+        None, description="Value at stake per wrongly excluded person (assistive audits)."
+    )
+    channels: list[ChannelSpec] = Field(
+        default_factory=list, description="Appeal and grievance routes named on the card."
+    )
+    margin: float | None = Field(
+        None,
+        ge=0,
+        description="Score models: denied people whose score is within this of the "
+        "threshold are listed for re-review.",
+    )
+    simulate: bool = Field(True, description="Simulate mitigation options on the audit data.")
+    automatic: bool = Field(
+        True,
+        description="Also simulate the options fairaudit derives from the model: a threshold "
+        "sweep (score models), removing each outreach step and reading missing records as "
+        "'manual review' (rules models), correcting each data defect (counterfactuals).",
+    )
+    thresholds: int = Field(9, ge=2, le=101, description="Points of the threshold sweep.")
+    rules_changes: list[RulesChangeSpec] = Field(default_factory=list)
+
+
 class MlflowTrackingSpec(_Strict):
     """Record the audit as an MLflow run (extra ``mlflow``)."""
 
@@ -364,6 +423,7 @@ class AuditSpec(_Strict):
     targeting: TargetingSpec | None = None
     category: CategorySpec | None = None
     explain: ExplainSpec | None = None
+    recommend: RecommendSpec | None = None
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)

@@ -21,8 +21,6 @@ keyed by the data's row id. Cards get :func:`reason_frequencies`: per-group coun
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,17 +271,9 @@ def write_reasons_parquet(codes: pd.DataFrame, path: str | Path) -> Path:
     missing = [c for c in REASON_COLUMNS if c not in codes.columns]
     if missing:
         raise InputError(f"reason codes lack columns {missing}")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        codes.loc[:, REASON_COLUMNS].to_parquet(tmp, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    from fairaudit.results import atomic_write_parquet
+
+    return atomic_write_parquet(path, codes.loc[:, REASON_COLUMNS])
 
 
 def reason_frequencies(

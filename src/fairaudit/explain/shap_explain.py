@@ -16,8 +16,8 @@ Which explainer (chosen from the model, in this order):
 * **permutation** — ``shap.explainers.Permutation`` over the raw feature columns with an
   explicit evaluation budget (model evaluations per explained row) and a seeded background
   sample, for everything else (ONNX graphs, pipelines that cannot be unrolled, python
-  callables, decision-only models and rules without a score). It explains the model's score when it has one, else
-  its 0/1 decision.
+  callables, decision-only models and rules without a score). It explains the model's
+  score when it has one, else its 0/1 decision.
 
 The underlying estimator is reached through ``model.estimator`` (the ``sklearn`` loader) or
 ``model.pyfunc.get_raw_model()`` (the ``mlflow`` loader). A scikit-learn ``Pipeline`` is
