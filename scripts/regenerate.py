@@ -29,11 +29,19 @@ def results_schema() -> str:
     return json.dumps(results_json_schema(), indent=2, sort_keys=True) + "\n"
 
 
+def card_schema() -> str:
+    from fairaudit.card.model import card_json_schema_text
+
+    return str(card_json_schema_text())
+
+
 def _audit(name: str) -> Any:
     from fairaudit.audit import run_audit
     from fairaudit.spec import load_spec
 
-    return run_audit(load_spec(REPO / "audits" / f"{name}.yaml"))
+    spec = load_spec(REPO / "audits" / f"{name}.yaml")
+    # as fairaudit check does: results record the cards' min_cell
+    return run_audit(spec).model_copy(update={"min_cell": spec.card.min_cell})
 
 
 _CACHE: dict[str, Any] = {}
@@ -80,6 +88,10 @@ def generated() -> dict[Path, Generator]:
     exact: Callable[[str, str], bool] = lambda a, b: a == b  # noqa: E731
     out: dict[Path, Generator] = {
         REPO / "src" / "fairaudit" / "schemas" / "results-1.schema.json": (results_schema, exact),
+        REPO / "src" / "fairaudit" / "card" / "schemas" / "card-1.schema.json": (
+            card_schema,
+            exact,
+        ),
     }
     for name in EXAMPLE_AUDITS:
         folder = REPO / "model_cards" / name

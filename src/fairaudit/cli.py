@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import traceback
@@ -300,6 +301,8 @@ def check(
                 base_dir=Path.cwd(),
             )
         result = _run_with_progress(audit_spec, quiet, out)
+        # results.json records the card's min_cell, so a re-render never publishes less
+        result = result.model_copy(update={"min_cell": audit_spec.card.min_cell})
         files = _write_outputs(result, audit_spec, out, json_path, junit_path)
         if not no_card:
             files.update(
@@ -518,9 +521,9 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
 @click.option(
     "--min-cell",
     type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Counts below this are suppressed (with complementary suppression).",
+    default=None,
+    help="Counts below this are suppressed (with complementary suppression). Default and "
+    "lowest allowed: the min_cell recorded in RESULTS (the spec's card.min_cell; 10 if none).",
 )
 @click.option(
     "--out",
@@ -529,26 +532,42 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def card_cmd(
-    results: Path, fmt: str, spec_path: Path | None, min_cell: int, out: str | None, debug: bool
+    results: Path,
+    fmt: str,
+    spec_path: Path | None,
+    min_cell: int | None,
+    out: str | None,
+    debug: bool,
 ) -> None:
     """Render a model card from a saved results.json (HTML, Markdown or JSON)."""
     try:
         from pydantic import ValidationError
 
         from fairaudit.card import build_card, render_html, render_json, render_markdown
+        from fairaudit.card.model import resolve_min_cell
         from fairaudit.errors import InputError
         from fairaudit.results import AuditResult, atomic_write_text
         from fairaudit.spec import load_spec
 
+        raw = results.read_bytes()
         try:
-            result = AuditResult.from_json(results.read_text(encoding="utf-8"))
+            result = AuditResult.from_json(raw.decode("utf-8"))
         except (ValidationError, ValueError) as exc:
             raise InputError(
                 f"not a fairaudit results file: {str(exc).splitlines()[0]}",
                 file=results,
                 fix="give a results.json written by fairaudit check",
             ) from None
-        card = build_card(result, load_spec(spec_path) if spec_path else None, min_cell=min_cell)
+        audit_spec = load_spec(spec_path) if spec_path else None
+        try:
+            cell = resolve_min_cell(
+                result.min_cell, audit_spec.card.min_cell if audit_spec else None, min_cell
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--min-cell") from None
+        card = build_card(
+            result, audit_spec, min_cell=cell, results_sha256=hashlib.sha256(raw).hexdigest()
+        )
         text = {"html": render_html, "md": render_markdown, "json": render_json}[fmt](card)
         if out == "-":
             click.echo(text, nl=False)
@@ -556,6 +575,8 @@ def card_cmd(
             target = Path(out) if out else results.with_name(f"card.{fmt}")
             atomic_write_text(target, text)
             click.echo(f"wrote {target}", err=True)
+    except click.ClickException:
+        raise
     except Exception as exc:
         _fail(exc, debug)
 

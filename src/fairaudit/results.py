@@ -335,6 +335,11 @@ class AuditResult(_Model):
     weighted: bool
     confidence: float
     min_group_size: int
+    min_cell: int | None = Field(
+        None,
+        description="The smallest count a card of these results may publish (the spec's "
+        "card.min_cell); a re-render never goes below it. null: not recorded (cards use 10).",
+    )
     references: list[Reference]
     overall: Overall
     groups: list[GroupResult]
