@@ -391,18 +391,20 @@ def results_json_schema() -> dict[str, Any]:
     return schema
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename).
 
     A reader never sees a half-written file, and an interrupted write leaves the previous
-    file intact.
+    file intact. ``str`` is written as UTF-8 with ``\\n`` line ends; ``bytes`` as they are.
+    The file is created readable by its owner only (``mkstemp``), as a key file must be.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
