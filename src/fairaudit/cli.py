@@ -765,6 +765,44 @@ def keygen_cmd(key_path: Path, force: bool, debug: bool) -> None:
     click.echo(f"fingerprint: {fp}")
 
 
+@main.command("index")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Default: FOLDER/index.html.",
+)
+@click.option("--title", default="Fairness cards", show_default=True, help="The page's heading.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def index_cmd(folder: Path, out: Path | None, title: str, debug: bool) -> None:
+    """Write an HTML index of every card.json under FOLDER: status, verdict counts, date,
+    signer and links to each card's files (self-contained, no network)."""
+    try:
+        from fairaudit.card.index import collect_index, render_index
+        from fairaudit.errors import InputError
+        from fairaudit.results import atomic_write_text
+
+        target = out or folder / "index.html"
+        if out is not None and out.resolve().parent != folder.resolve():
+            raise click.BadParameter(
+                "the index links to the cards relative to FOLDER: write it inside FOLDER",
+                param_hint="--out",
+            )
+        entries = collect_index(folder)
+        if not entries:
+            raise InputError(
+                "no fairaudit card.json in this folder or below it",
+                file=folder,
+                fix="give the folder fairaudit check wrote to (--out), or its parent",
+            )
+        atomic_write_text(target, render_index(entries, title=title)).chmod(0o644)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        _fail(exc, debug)
+    click.echo(f"wrote {target} ({len(entries)} cards)", err=True)
+
+
 @main.command("diff")
 @click.argument("before")
 @click.argument("after")
