@@ -214,3 +214,27 @@ def test_signature_covers_the_signing_block(tmp_path: Path) -> None:
         forged = {**signed, "signature": {**signed["signature"], field: value}}
         assert verify_signature(forged)[0] is False
     assert verify_signature({**signed, "n": 1.6})[0] is False
+
+
+def test_encrypted_key_needs_its_passphrase(tmp_path: Path, monkeypatch) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from fairaudit.card.sign import PASSPHRASE_ENV
+    from fairaudit.errors import InputError
+
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"s3cret"),
+    )
+    (tmp_path / "enc.pem").write_bytes(pem)
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    with pytest.raises(InputError, match="encrypted and no passphrase"):
+        load_private_key(tmp_path / "enc.pem")
+    monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
+    with pytest.raises(InputError, match="passphrase is wrong"):
+        load_private_key(tmp_path / "enc.pem")
+    monkeypatch.setenv(PASSPHRASE_ENV, "s3cret")
+    key = load_private_key(tmp_path / "enc.pem")
+    assert verify_signature(sign_card({"schema": "fairaudit.card/1"}, key))[0]
