@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import traceback
@@ -227,6 +228,13 @@ def main() -> None:
     "--no-tracking", is_flag=True, help="Do not record to MLflow, whatever the spec says."
 )
 @click.option("--no-card", is_flag=True, help="Do not write card.html / card.md / card.json.")
+@click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="KEY.pem",
+    help="Sign card.json with this Ed25519 private key (extra sign; see fairaudit keygen).",
+)
+@click.option("--pdf", is_flag=True, help="Also write card.pdf (extra pdf: weasyprint).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def check(
@@ -251,9 +259,13 @@ def check(
     mlflow_uri: str | None,
     no_tracking: bool,
     no_card: bool,
+    sign_key: Path | None,
+    pdf: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
+    if no_card and (sign_key or pdf):
+        raise click.UsageError("--sign-key and --pdf need the card: drop --no-card")
     quick = {
         "--data": data,
         "--label": label,
@@ -269,6 +281,8 @@ def check(
     try:
         from fairaudit.spec import load_spec, spec_from_dict
 
+        # a bad key is found before the audit runs, not after
+        key = _load_sign_key(sign_key)
         if spec is not None:
             given = [k for k, v in quick.items() if v is not None]
             if given:
@@ -300,6 +314,8 @@ def check(
                 base_dir=Path.cwd(),
             )
         result = _run_with_progress(audit_spec, quiet, out)
+        # results.json records the card's min_cell, so a re-render never publishes less
+        result = result.model_copy(update={"min_cell": audit_spec.card.min_cell})
         files = _write_outputs(result, audit_spec, out, json_path, junit_path)
         if not no_card:
             files.update(
@@ -307,6 +323,8 @@ def check(
                     result,
                     audit_spec if spec is not None else None,
                     _output_folder(audit_spec, out),
+                    key=key,
+                    pdf=pdf,
                 )
             )
     except click.ClickException:
@@ -474,8 +492,19 @@ def _write_outputs(
     return files
 
 
-def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
-    """card.json, card.md and card.html next to results.json (extra ``card``)."""
+def _load_sign_key(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from fairaudit.card.sign import load_private_key
+
+    return load_private_key(path)
+
+
+def _write_cards(
+    result: Any, spec: Any, folder: Path, *, key: Any = None, pdf: bool = False
+) -> dict[str, Path]:
+    """card.json, card.md and card.html (signed with ``key``; card.pdf if ``pdf``) next to
+    results.json (extra ``card``)."""
     from fairaudit.errors import MissingExtraError
     from fairaudit.results import atomic_write_text
 
@@ -487,10 +516,15 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
             render_html,
             render_json,
             render_markdown,
+            render_pdf,
         )
 
         card = build_card(result, spec)
-        rendered = {
+        if key is not None:
+            from fairaudit.card.sign import sign_card_model
+
+            card = sign_card_model(card, key)
+        rendered: dict[str, str | bytes] = {
             "card.json": render_json(card),
             "card.md": render_markdown(card),
             "card.html": render_html(card),
@@ -498,7 +532,11 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
         # the card's charts also as files (tracked as MLflow artifacts under charts/)
         for title, svg in render_charts(card).items():
             rendered[f"charts/{safe_slug(title)}.svg"] = svg
+        if pdf:
+            rendered["card.pdf"] = render_pdf(card)
     except MissingExtraError as exc:
+        if key is not None or pdf:
+            raise  # asked for by name: an error, not a note
         click.echo(f"(cards not written: {exc.fix})", err=True)
         return {}
     return {name: atomic_write_text(folder / name, text) for name, text in rendered.items()}
@@ -507,7 +545,12 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
 @main.command("card")
 @click.argument("results", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "json", "pdf"]),
+    default="html",
+    show_default=True,
+    help="pdf needs the extra pdf (weasyprint).",
 )
 @click.option(
     "--spec",
@@ -518,46 +561,246 @@ def _write_cards(result: Any, spec: Any, folder: Path) -> dict[str, Path]:
 @click.option(
     "--min-cell",
     type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Counts below this are suppressed (with complementary suppression).",
+    default=None,
+    help="Counts below this are suppressed (with complementary suppression). Default and "
+    "lowest allowed: the min_cell recorded in RESULTS (the spec's card.min_cell; 10 if none).",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Default: card.<format> next to RESULTS; '-' for standard output.",
 )
+@click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="KEY.pem",
+    help="Sign the card with this Ed25519 private key (--format json; extra sign).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def card_cmd(
-    results: Path, fmt: str, spec_path: Path | None, min_cell: int, out: str | None, debug: bool
+    results: Path,
+    fmt: str,
+    spec_path: Path | None,
+    min_cell: int | None,
+    out: str | None,
+    sign_key: Path | None,
+    debug: bool,
 ) -> None:
-    """Render a model card from a saved results.json (HTML, Markdown or JSON)."""
+    """Render a model card from a saved results.json (HTML, Markdown, JSON or PDF).
+
+    \b
+    The card publishes no count below the min_cell the results record (the spec's
+    card.min_cell); --min-cell can raise it, never lower it. --sign-key signs card.json
+    (the signature covers the JSON; `fairaudit verify` checks it).
+    """
+    if sign_key is not None and fmt != "json":
+        raise click.UsageError(
+            "--sign-key signs card.json: use --format json (HTML, Markdown and PDF made "
+            "from a signed card show its signature; fairaudit check --sign-key writes all)"
+        )
     try:
         from pydantic import ValidationError
 
-        from fairaudit.card import build_card, render_html, render_json, render_markdown
+        from fairaudit.card import (
+            build_card,
+            render_html,
+            render_json,
+            render_markdown,
+            render_pdf,
+        )
+        from fairaudit.card.model import resolve_min_cell
         from fairaudit.errors import InputError
         from fairaudit.results import AuditResult, atomic_write_text
         from fairaudit.spec import load_spec
 
+        key = _load_sign_key(sign_key)
+        raw = results.read_bytes()
         try:
-            result = AuditResult.from_json(results.read_text(encoding="utf-8"))
+            result = AuditResult.from_json(raw.decode("utf-8"))
         except (ValidationError, ValueError) as exc:
             raise InputError(
                 f"not a fairaudit results file: {str(exc).splitlines()[0]}",
                 file=results,
                 fix="give a results.json written by fairaudit check",
             ) from None
-        card = build_card(result, load_spec(spec_path) if spec_path else None, min_cell=min_cell)
-        text = {"html": render_html, "md": render_markdown, "json": render_json}[fmt](card)
+        audit_spec = load_spec(spec_path) if spec_path else None
+        try:
+            cell = resolve_min_cell(
+                result.min_cell, audit_spec.card.min_cell if audit_spec else None, min_cell
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--min-cell") from None
+        card = build_card(
+            result, audit_spec, min_cell=cell, results_sha256=hashlib.sha256(raw).hexdigest()
+        )
+        if key is not None:
+            from fairaudit.card.sign import sign_card_model
+
+            card = sign_card_model(card, key)
+        renderers: dict[str, Callable[[Any], str | bytes]] = {
+            "html": render_html,
+            "md": render_markdown,
+            "json": render_json,
+            "pdf": render_pdf,
+        }
+        text = renderers[fmt](card)
         if out == "-":
-            click.echo(text, nl=False)
+            if isinstance(text, bytes):
+                sys.stdout.buffer.write(text)
+                sys.stdout.buffer.flush()
+            else:
+                click.echo(text, nl=False)
         else:
             target = Path(out) if out else results.with_name(f"card.{fmt}")
             atomic_write_text(target, text)
             click.echo(f"wrote {target}", err=True)
+    except click.ClickException:
+        raise
     except Exception as exc:
         _fail(exc, debug)
+
+
+@main.command("verify")
+@click.argument("card_path", metavar="CARD.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The results.json the card was made from [default: results.json beside the card].",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PUB.pem",
+    help="The signer's trusted public key: the card must be signed by it.",
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Re-hash the audit spec (and the data and model file it names).",
+)
+@click.option("--data", type=click.Path(path_type=Path), help="Re-hash the data file.")
+@click.option("--model", type=click.Path(path_type=Path), help="Re-hash the model file or folder.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def verify_cmd(
+    card_path: Path,
+    results: Path | None,
+    public_key: Path | None,
+    spec_path: Path | None,
+    data: Path | None,
+    model: Path | None,
+    debug: bool,
+) -> None:
+    """Check a card.json: its signature, and its hashes against the files given.
+
+    \b
+    Checks: the card's schema; the signature (if signed) and, with --public-key, that
+    the trusted key made it; the results.json's sha256 and that re-rendering it gives the
+    card's numbers; the sha256 of the spec, data and model when given.
+    Exit codes: 0 every check passed (unsigned cards and skipped checks are reported,
+    not failed); 1 a check failed (the card or a file changed); 2 bad input.
+    """
+    try:
+        from fairaudit.card.verify import verify_card
+
+        v = verify_card(
+            card_path,
+            results=results,
+            public_key=public_key,
+            spec=spec_path,
+            data=data,
+            model=model,
+        )
+    except Exception as exc:
+        _fail(exc, debug)
+    from rich.table import Table
+
+    style = {"pass": "green", "fail": "bold red", "skipped": "dim", "not signed": "yellow"}
+    t = Table(title=f"verify {card_path}", title_justify="left", header_style="bold")
+    for col in ("check", "result", "detail"):
+        t.add_column(col, overflow="fold")
+    for c in v.checks:
+        t.add_row(c.name, f"[{style[c.outcome]}]{c.outcome.upper()}[/]", c.detail)
+    console = _console()
+    console.print(t)
+    if v.ok:
+        console.print(f"{card_path}: verified")
+        sys.exit(int(ExitCode.OK))
+    console.print(
+        f"[bold red]{card_path}: FAILED[/] ({', '.join(c.name for c in v.failed)}): the card "
+        "or a file changed since the card was made"
+    )
+    for c in v.failed:  # in full, unwrapped: what a log or a ticket should quote
+        click.echo(f"  {c.name}: {c.detail}")
+    sys.exit(int(ExitCode.GATE_FAILED))
+
+
+@main.command("keygen")
+@click.argument("key_path", metavar="KEY.pem", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite KEY.pem and KEY.pub.pem if they exist.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def keygen_cmd(key_path: Path, force: bool, debug: bool) -> None:
+    """Create an Ed25519 key pair for signing cards (extra sign).
+
+    \b
+    Writes KEY.pem (the private key, unencrypted PKCS#8, readable by you only: keep it
+    secret) and KEY.pub.pem (the public key: publish it, give it to verifiers). The same as
+    `openssl genpkey -algorithm ed25519 -out KEY.pem` and
+    `openssl pkey -in KEY.pem -pubout -out KEY.pub.pem`.
+    """
+    pub_path = key_path.with_name(key_path.name.removesuffix(".pem") + ".pub.pem")
+    existing = [str(p) for p in (key_path, pub_path) if p.exists()]
+    if existing and not force:
+        raise click.UsageError(f"{', '.join(existing)} exists; use --force to replace it")
+    try:
+        from fairaudit.card.sign import generate_key
+        from fairaudit.results import atomic_write_text
+
+        private, public, fp = generate_key()
+        atomic_write_text(key_path, private)  # created 0600
+        atomic_write_text(pub_path, public).chmod(0o644)
+    except Exception as exc:
+        _fail(exc, debug)
+    click.echo(f"wrote {key_path} (private: keep it secret) and {pub_path} (public)")
+    click.echo(f"fingerprint: {fp}")
+
+
+@main.command("index")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Default: FOLDER/index.html.",
+)
+@click.option("--title", default="Fairness cards", show_default=True, help="The page's heading.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def index_cmd(folder: Path, out: Path | None, title: str, debug: bool) -> None:
+    """Write an HTML index of every card.json under FOLDER: status, verdict counts, date,
+    signer and links to each card's files (self-contained, no network)."""
+    try:
+        from fairaudit.card.index import collect_index, render_index
+        from fairaudit.errors import InputError
+        from fairaudit.results import atomic_write_text
+
+        target = out or folder / "index.html"
+        if out is not None and out.resolve().parent != folder.resolve():
+            raise click.BadParameter(
+                "the index links to the cards relative to FOLDER: write it inside FOLDER",
+                param_hint="--out",
+            )
+        entries = collect_index(folder)
+        if not entries:
+            raise InputError(
+                "no fairaudit card.json in this folder or below it",
+                file=folder,
+                fix="give the folder fairaudit check wrote to (--out), or its parent",
+            )
+        atomic_write_text(target, render_index(entries, title=title)).chmod(0o644)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        _fail(exc, debug)
+    click.echo(f"wrote {target} ({len(entries)} cards)", err=True)
 
 
 @main.command("diff")

@@ -417,6 +417,11 @@ class AuditResult(_Model):
     weighted: bool
     confidence: float
     min_group_size: int
+    min_cell: int | None = Field(
+        None,
+        description="The smallest count a card of these results may publish (the spec's "
+        "card.min_cell); a re-render never goes below it. null: not recorded (cards use 10).",
+    )
     references: list[Reference]
     overall: Overall
     groups: list[GroupResult]
@@ -470,32 +475,24 @@ def results_json_schema() -> dict[str, Any]:
 
 
 def atomic_write_parquet(path: str | Path, frame: Any) -> Path:
-    """Write a DataFrame to Parquet atomically (temp file in the same folder, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    """Write a DataFrame to Parquet atomically (see :func:`atomic_write_text`)."""
+    return atomic_write_text(path, frame.to_parquet(index=False))
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename).
 
     A reader never sees a half-written file, and an interrupted write leaves the previous
-    file intact.
+    file intact. ``str`` is written as UTF-8 with ``\\n`` line ends; ``bytes`` as they are.
+    The file is created readable by its owner only (``mkstemp``), as a key file must be.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)

@@ -29,6 +29,7 @@ from fairaudit.metrics.rates import METRICS, canonical_metric
 
 __all__ = [
     "AuditSpec",
+    "CardSpec",
     "CategorySpec",
     "DataSpec",
     "ExplainSpec",
@@ -365,6 +366,18 @@ class OutputSpec(_Strict):
     dir: str | None = Field(None, description="Output folder, relative to the current folder.")
 
 
+class CardSpec(_Strict):
+    """How the audit's cards are published."""
+
+    min_cell: int = Field(
+        10,
+        ge=1,
+        description="The smallest count a card publishes: counts from 1 to min_cell - 1 are "
+        "suppressed, with complementary suppression. Recorded in results.json, so a re-render "
+        "never publishes smaller cells.",
+    )
+
+
 class AuditSpec(_Strict):
     """A complete audit: data, model, protected attributes, metrics and gates."""
 
@@ -426,6 +439,7 @@ class AuditSpec(_Strict):
     recommend: RecommendSpec | None = None
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
+    card: CardSpec = Field(default_factory=CardSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     # Not part of the YAML: where the spec came from (relative paths resolve against it).
@@ -588,9 +602,13 @@ def _to_spec_error(err: Any, path: str | Path | None, lines: dict[Loc, int]) -> 
         msg = f"{msg}, got {err.get('input')!r}"
     elif "input" in err and etype.endswith(("parsing", "_type")):
         msg = f"{msg}, got {err['input']!r}"
-    return SpecError(
-        msg, path=path, line=line_of(lines, loc), field=dotted(loc) or None, fix=_FIXES.get(etype)
-    )
+    fix = _FIXES.get(etype)
+    if etype == "greater_than_equal" and "ge" in err.get("ctx", {}):
+        msg = f"{msg}, got {err.get('input')!r}"
+        fix = f"use {err['ctx']['ge']} or more"
+        if loc == ("card", "min_cell"):
+            fix += " (10 is the default; counts below min_cell are hidden on cards)"
+    return SpecError(msg, path=path, line=line_of(lines, loc), field=dotted(loc) or None, fix=fix)
 
 
 def load_spec(path: str | Path) -> AuditSpec:

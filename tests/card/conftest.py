@@ -13,6 +13,8 @@ from fairaudit.spec import AuditSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("digital_family_card", "kenya_sha_pmt")
+DATE = "2026-11-20"
+"""The golden cards' date (a card is otherwise dated the day it is made)."""
 
 
 @cache
@@ -30,7 +32,7 @@ def example_spec(name: str) -> AuditSpec:
 @cache
 def example_card(name: str) -> Card:
     """The example's card, built once per test session."""
-    return build_card(example_result(name), example_spec(name))
+    return build_card(example_result(name), example_spec(name), date=DATE)
 
 
 @pytest.fixture(params=EXAMPLES)

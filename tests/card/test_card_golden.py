@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fairaudit.card import build_card, render_html, render_json, render_markdown
-from tests.card.conftest import example_card, example_result, example_spec
+from tests.card.conftest import DATE, example_card, example_result, example_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 RENDERERS = {"json": render_json, "md": render_markdown, "html": render_html}
@@ -32,5 +32,5 @@ def test_golden(example: str, fmt: str) -> None:
 @pytest.mark.parametrize("fmt", sorted(RENDERERS))
 def test_same_input_same_bytes(fmt: str) -> None:
     name = "kenya_sha_pmt"
-    card = build_card(example_result(name), example_spec(name))
+    card = build_card(example_result(name), example_spec(name), date=DATE)
     assert RENDERERS[fmt](card) == RENDERERS[fmt](example_card(name))

@@ -8,7 +8,13 @@ and one self-contained HTML file.
 from __future__ import annotations
 
 from fairaudit.card.model import CARD_SCHEMA_ID, Card, build_card, card_json_schema
-from fairaudit.card.render import render_charts, render_html, render_json, render_markdown
+from fairaudit.card.render import (
+    render_charts,
+    render_html,
+    render_json,
+    render_markdown,
+    render_pdf,
+)
 
 __all__ = [
     "CARD_SCHEMA_ID",
@@ -19,4 +25,5 @@ __all__ = [
     "render_html",
     "render_json",
     "render_markdown",
+    "render_pdf",
 ]

@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CARD_SCHEMA_ID",
+    "DEFAULT_MIN_CELL",
     "SUPPRESSED",
     "Card",
+    "Signature",
     "build_card",
+    "card_date",
     "card_json_schema",
+    "resolve_min_cell",
     "suppress",
 ]
 
@@ -36,6 +40,8 @@ SUPPRESSED: Final = "[c]"
 so the mark itself tells a reader nothing about the hidden value)."""
 
 NOT_STATED = "not stated"
+DEFAULT_MIN_CELL: Final = 10
+"""The smallest count a card publishes when neither the spec nor the results say."""
 
 Shown = int | Literal["[c]"]
 Interval = tuple[float, float]
@@ -370,6 +376,9 @@ class Explanations(_Model):
 
 class ProvenanceSection(_Model):
     results_schema: str
+    results_sha256: str = Field(
+        description="sha256 of the results.json bytes the card was rendered from."
+    )
     fairaudit_version: str
     spec_sha256: str
     data_sha256: str
@@ -378,6 +387,21 @@ class ProvenanceSection(_Model):
     bootstrap_seed: int
     data_path: str
     versions: dict[str, str]
+    date: str = Field(description="The day the card was made (ISO 8601, UTC).")
+
+
+class Signature(_Model):
+    """An Ed25519 signature of the card (see :mod:`fairaudit.card.sign`)."""
+
+    algorithm: Literal["ed25519"]
+    canonicalization: str = Field(
+        description="What was signed: the card JSON with this block but without `value`, "
+        "keys sorted, no whitespace, UTF-8."
+    )
+    public_key: str = Field(description="The signer's raw Ed25519 public key, base64.")
+    key_fingerprint: str = Field(description="'sha256:' + hex sha256 of the raw public key.")
+    signed_at: str = Field(description="When the card was signed (ISO 8601, UTC).")
+    value: str = Field(description="The signature, base64.")
 
 
 class CrosswalkRow(_Model):
@@ -410,6 +434,9 @@ class Card(_Model):
     limitations: list[str]
     provenance: ProvenanceSection
     crosswalk: list[CrosswalkRow]
+    signature: Signature | None = Field(
+        None, description="Present when the card is signed (fairaudit verify checks it)."
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -685,7 +712,58 @@ class _Shower:
 # --------------------------------------------------------------------------- build
 
 
-def build_card(result: AuditResult, spec: AuditSpec | None = None, *, min_cell: int = 10) -> Card:
+def card_date() -> str:
+    """Today (UTC) as ``YYYY-MM-DD``, or the day of ``SOURCE_DATE_EPOCH`` when it is set
+    (the reproducible-builds convention, so a rebuilt card can carry a fixed date)."""
+    import datetime as dt
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.UTC).date().isoformat()
+        except ValueError:
+            raise ValueError(
+                f"SOURCE_DATE_EPOCH must be whole seconds since 1970, got {epoch!r}"
+            ) from None
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def resolve_min_cell(
+    recorded: int | None, spec_min_cell: int | None = None, requested: int | None = None
+) -> int:
+    """The smallest count a re-rendered card may publish.
+
+    A re-render never publishes smaller cells than the audit's owner set: the floor is the
+    larger of the ``min_cell`` recorded in the results and the spec's (when a spec is
+    given); with neither, :data:`DEFAULT_MIN_CELL`. ``requested`` may raise it, never lower
+    it.
+
+    Raises
+    ------
+    ValueError
+        When ``requested`` is below the floor.
+    """
+    known = [m for m in (recorded, spec_min_cell) if m is not None]
+    floor = max(known) if known else DEFAULT_MIN_CELL
+    if requested is None:
+        return floor
+    if requested < floor:
+        raise ValueError(
+            f"min_cell {requested} is below {floor}, the smallest count these results may "
+            "publish (the audit's card.min_cell)"
+        )
+    return requested
+
+
+def build_card(
+    result: AuditResult,
+    spec: AuditSpec | None = None,
+    *,
+    min_cell: int | None = None,
+    results_sha256: str | None = None,
+    date: str | None = None,
+) -> Card:
     """Build the card of an audit result.
 
     Parameters
@@ -698,7 +776,12 @@ def build_card(result: AuditResult, spec: AuditSpec | None = None, *, min_cell: 
     min_cell
         The smallest count published; counts from 1 to ``min_cell - 1`` are suppressed,
         with complementary suppression, and the rates of groups with a suppressed count
-        are withheld.
+        are withheld. Default: the results' ``min_cell``, else the spec's, else 10.
+    results_sha256
+        sha256 of the results.json bytes the card is made from; default: of
+        ``result.to_json()`` (what ``fairaudit check`` writes).
+    date
+        The card's date (``YYYY-MM-DD``); default: :func:`card_date`.
 
     Returns
     -------
@@ -706,8 +789,16 @@ def build_card(result: AuditResult, spec: AuditSpec | None = None, *, min_cell: 
         The card, ready for :func:`render_json`, :func:`render_markdown` or
         :func:`render_html`.
     """
+    if min_cell is None:
+        min_cell = resolve_min_cell(
+            result.min_cell, spec.card.min_cell if spec is not None else None
+        )
     if min_cell < 1:
         raise ValueError(f"min_cell must be at least 1, got {min_cell}")
+    if results_sha256 is None:
+        import hashlib
+
+        results_sha256 = hashlib.sha256(result.to_json().encode("utf-8")).hexdigest()
     values: dict[Any, int] = {}
     relations: list[tuple[Any, list[Any]]] = []
 
@@ -809,6 +900,7 @@ def build_card(result: AuditResult, spec: AuditSpec | None = None, *, min_cell: 
         limitations=_limitations(result, spec, withheld, min_cell),
         provenance=ProvenanceSection(
             results_schema=result.schema_,
+            results_sha256=results_sha256,
             fairaudit_version=result.provenance.fairaudit_version,
             spec_sha256=result.provenance.spec_sha256,
             data_sha256=result.provenance.data_sha256,
@@ -817,6 +909,7 @@ def build_card(result: AuditResult, spec: AuditSpec | None = None, *, min_cell: 
             bootstrap_seed=result.statistics.bootstrap_seed,
             data_path=result.provenance.data_path,
             versions=dict(sorted(result.provenance.versions.items())),
+            date=date or card_date(),
         ),
         crosswalk=_crosswalk(),
     )
@@ -1698,7 +1791,7 @@ def _crosswalk() -> list[CrosswalkRow]:
             "EU AI Act, Annex IV §2(g)",
             "Test logs and reports, dated",
             ["provenance"],
-            "signing is not part of this card",
+            "dated; signed when the card carries a signature (fairaudit verify checks it)",
         ),
         (
             "EU AI Act, Annex IV §3",
@@ -1734,8 +1827,8 @@ def _crosswalk() -> list[CrosswalkRow]:
         (
             "NYC Local Law 144 bias-audit summary",
             "Date of the audit and distribution date of the tool",
-            [],
-            "not in an audit result: not stated",
+            ["provenance"],
+            "the card's date; the tool's distribution date is not stated",
         ),
         (
             "Canada, Directive on Automated Decision-Making",

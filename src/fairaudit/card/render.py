@@ -13,7 +13,7 @@ from typing import Any
 from fairaudit.card.model import SECTIONS, SUPPRESSED, Card, group_label
 from fairaudit.errors import MissingExtraError
 
-__all__ = ["render_html", "render_json", "render_markdown"]
+__all__ = ["render_html", "render_json", "render_markdown", "render_pdf"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _WORD = {"pass": "PASS", "fail": "FAIL", "insufficient_evidence": "INSUFFICIENT EVIDENCE"}
@@ -250,3 +250,35 @@ def render_html(card: Card) -> str:
         css=css, charts=_charts(card), verdicts=_verdicts(card), **_context(card)
     )
     return text.rstrip("\n") + "\n"
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+    # The card is self-contained: a PDF that needed anything from outside would be a bug.
+    raise ValueError(f"the card must not fetch {url!r}")
+
+
+def render_pdf(card: Card) -> bytes:
+    """The card as PDF (A4), printed by weasyprint from the same HTML as :func:`render_html`.
+
+    Parameters
+    ----------
+    card
+        A card from :func:`build_card`.
+
+    Returns
+    -------
+    bytes
+        A PDF document. Needs the ``pdf`` extra (weasyprint, which needs Pango).
+
+    Raises
+    ------
+    MissingExtraError
+        When weasyprint (or the Pango library it loads) is not installed.
+    """
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:
+        # OSError: weasyprint is installed but cannot load Pango (apt-get install libpango-1.0-0)
+        raise MissingExtraError("pdf", "weasyprint") from exc
+    pdf: bytes = weasyprint.HTML(string=render_html(card), url_fetcher=_no_fetch).write_pdf()
+    return pdf
