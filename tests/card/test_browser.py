@@ -78,3 +78,20 @@ def test_browser_lays_out_on_a_phone_and_prints_to_a4(tmp_path: Path, card_file:
     assert data.startswith(b"%PDF")
     # A4 is 595 x 842 points
     assert b"/MediaBox [0 0 594.95996 841.91998]" in data or b"/MediaBox [0 0 595" in data
+
+
+def test_browser_sees_the_explanation_charts(tmp_path: Path) -> None:
+    from fairaudit.card.render import render_charts
+
+    card = example_card("digital_family_card")
+    path = tmp_path / "dfc.html"
+    path.write_text(render_html(card), encoding="utf-8")
+    dom = _run(tmp_path, "--dump-dom", path.as_uri()).stdout
+    charts = render_charts(card)
+    assert dom.count('<svg role="img"') == len(charts)
+    assert '<h3 id="drivers">What drives the decisions</h3>' in dom
+    for chart_id in ("chart-drivers-overall", "chart-drivers-groups", "chart-drivers-gap-1"):
+        assert f'<title id="{chart_id}-t">' in dom and f'<desc id="{chart_id}-d">' in dom
+    png = tmp_path / "dfc.png"
+    _run(tmp_path, "--window-size=390,1200", f"--screenshot={png}", path.as_uri())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -77,6 +77,9 @@ _TABLE_METRICS = (
 )
 _CELLS = ("tp", "fp", "fn", "tn")
 _ROUND = 4  # rates to 0.01 percentage points: what is shown, and no more
+_TOP_GROUP = 3  # features listed per group in "What drives the decisions"
+_TOP_REASONS = 3  # reasons listed per group
+_GAP_CHARTS = 6  # gap waterfalls drawn (the largest gaps); the others are told in words
 
 
 class _Model(BaseModel):
@@ -364,6 +367,89 @@ class PoorestSection(_Model):
     groups: list[PoorestRow]
 
 
+class FeatureWeight(_Model):
+    feature: str
+    value: float = Field(description="In the unit of the explained output (see drivers.unit).")
+
+
+class GroupDrivers(_Model):
+    """One group's average contributions in the explanation sample."""
+
+    group: str
+    attributes: dict[str, str]
+    shown: bool = Field(description="False: too few sampled people; no mean is shown.")
+    mean_output: float | None
+    mean_contributions: dict[str, float] | None = Field(
+        description="feature -> the group's mean contribution (SHAP value); null: not shown."
+    )
+    top: list[FeatureWeight] = Field(description="The largest mean contributions (by size).")
+
+
+class GapExplanation(_Model):
+    """A failed group's gap in the mean explained output, split into feature contributions."""
+
+    group: str
+    attributes: dict[str, str]
+    reference: str
+    reference_attributes: dict[str, str]
+    shown: bool = Field(description="False: too few sampled people; no number is shown.")
+    group_mean: float | None
+    reference_mean: float | None
+    gap: float | None = Field(description="group_mean - reference_mean.")
+    contributions: list[FeatureWeight] = Field(description="The largest contributions.")
+    other: float | None = Field(description="The other features together: gap - listed.")
+    sentence: str
+    charted: bool = Field(description="Whether the card draws this gap as a chart.")
+
+
+class ProxyRow(_Model):
+    rank: int
+    feature: str
+    attribute: str
+    measure: str
+    measure_name: str
+    association: float = Field(description="How well the feature predicts the attribute.")
+    reliance: float = Field(description="The feature's share of the model's importance.")
+    proxy_score: float
+
+
+class ReasonCount(_Model):
+    reason: str
+    count: Shown = Field(description="Adverse decisions this feature or step decided.")
+    share: float | None = Field(description="Their share of the group's adverse decisions.")
+
+
+class ReasonFrequencyGroup(_Model):
+    group: str
+    attributes: dict[str, str]
+    top: list[ReasonCount]
+
+
+class Drivers(_Model):
+    """What drives the decisions: feature attributions (SHAP) on a stratified sample."""
+
+    explainer: str
+    exact: bool
+    method: str
+    output: str
+    output_name: str
+    unit: str
+    what: list[str] = Field(description="What was explained and how, in plain language.")
+    sample_size: int
+    population: int | None
+    background_rows: int | None
+    budget: int | None
+    base_value: float | None
+    overall: list[FeatureWeight] = Field(description="Mean absolute contribution, largest first.")
+    groups: list[GroupDrivers]
+    gaps: list[GapExplanation]
+    gaps_note: str
+    proxies: list[ProxyRow] | None
+    proxies_note: str
+    reasons: list[ReasonFrequencyGroup] | None
+    reasons_note: str
+
+
 class Explanations(_Model):
     """What the result says about why: present blocks, and plainly what was not computed."""
 
@@ -371,6 +457,9 @@ class Explanations(_Model):
     counterfactuals: CounterfactualSection | None
     categories: CategorySection | None
     poorest: PoorestSection | None
+    drivers: Drivers | None = Field(
+        description="What drives the decisions (SHAP); null when explanations were not computed."
+    )
     not_computed: list[str]
 
 
@@ -831,6 +920,7 @@ def build_card(
 
     also_hide: list[Any] = []
     _explanation_counts(result, values, relations, also_hide, min_cell)
+    _driver_counts(result, values, relations, also_hide, min_cell)
     # The same people counted in two blocks (e.g. a group's fn and its wrongly excluded in
     # the reasons block) must be hidden together, or one block reveals the other's cell.
     for key in list(values):
@@ -896,7 +986,7 @@ def build_card(
         scores=_scores(result, withheld, min_cell),
         regression=_regression(result, withheld, min_cell),
         disparities=_disparity_tables(result, spec, blocked, head),
-        explanations=_explanations(result, show),
+        explanations=_explanations(result, show, min_cell),
         limitations=_limitations(result, spec, withheld, min_cell),
         provenance=ProvenanceSection(
             results_schema=result.schema_,
@@ -1514,7 +1604,7 @@ def _disparity_tables(
     return out
 
 
-def _explanations(result: AuditResult, show: _Shower) -> Explanations:
+def _explanations(result: AuditResult, show: _Shower, min_cell: int) -> Explanations:
     missing = []
     reasons = None
     if result.reasons is not None:
@@ -1650,14 +1740,392 @@ def _explanations(result: AuditResult, show: _Shower) -> Explanations:
             "Errors among the poorest: not computed — the spec named no welfare measure, so the "
             "card cannot say whether the poorest are missed more often."
         )
-    missing.append("Feature attributions (SHAP) and proxy detection: not part of this result.")
+    drivers = _drivers(result, show, min_cell)
+    if drivers is None:
+        missing.append(
+            "What drives the decisions (feature attributions by SHAP, likely proxies, the most "
+            "frequent reasons by group): not computed — add an `explain:` block to the audit "
+            "spec (e.g. `explain: {sample: 2000}`) and install the extra "
+            "(`pip install 'fairaudit[shap]'`) to compute them."
+        )
     return Explanations(
         reasons=reasons,
         counterfactuals=counterfactuals,
         categories=categories,
         poorest=poorest,
+        drivers=drivers,
         not_computed=missing,
     )
+
+
+# --------------------------------------------------------------------------- what drives
+
+
+def _output_words(explainer: str, output: str) -> tuple[str, str, str]:
+    """(short name, what it is in words, unit) of the output the explanations explain."""
+    if output == "score" and explainer == "rules":
+        return (
+            "deprivation score",
+            "the deprivation score: the weighted share of deprivation indicators a family "
+            "meets, from 0 to 1 (higher = more deprived = closer to support)",
+            "score points on the 0–1 scale",
+        )
+    return {
+        "log-odds": (
+            "log-odds of selection",
+            "the model's log-odds of selection: its internal score before it is turned into "
+            "a probability (higher = more likely to be selected; +0.69 doubles the odds)",
+            "log-odds",
+        ),
+        "probability": (
+            "probability of selection",
+            "the model's probability of selection, from 0 to 1",
+            "probability points on the 0–1 scale",
+        ),
+        "decision": (
+            "decision",
+            "the decision itself (1 = selected, 0 = not selected)",
+            "decision points on the 0–1 scale",
+        ),
+    }.get(
+        output, ("score", "the model's score (higher = more likely to be selected)", "score points")
+    )
+
+
+def _method_words(explainer: str, budget: int | None) -> tuple[bool, str]:
+    """Whether the attributions are exact, and the method in words."""
+    if explainer == "rules":
+        return True, (
+            "exact: the score is a weighted sum of yes/no indicators, so each indicator's "
+            "contribution is computed exactly, not estimated"
+        )
+    if explainer == "tree":
+        return True, "exact for tree models (SHAP's TreeExplainer)"
+    if explainer == "linear":
+        return True, "exact for a linear model (SHAP's LinearExplainer)"
+    evals = f" with a budget of {budget:,} model evaluations per explained person" if budget else ""
+    return False, (
+        f"estimated by the model-agnostic {explainer} method{evals}; another random seed "
+        "gives slightly different numbers"
+    )
+
+
+def _f3(x: float) -> str:
+    return f"{x:.3f}" if abs(x) >= 0.0005 else "0.000"
+
+
+def _gap_sentence(
+    group: dict[str, str],
+    reference: dict[str, str],
+    raw: Mapping[str, Any],
+    short: str,
+    unit: str,
+) -> str:
+    name, ref = plain_label(group), plain_label(reference)
+    if raw.get("suppressed") or raw.get("gap") is None:
+        return (
+            f"{name}: not shown — too few people of this group or of {ref} were in the "
+            "explanation sample (or fewer than the card's smallest count)."
+        )
+    gap = float(raw["gap"])
+    top = [(str(t["feature"]), float(t["contribution"])) for t in raw.get("top") or []]
+    parts = [
+        f"{_f3(v)} comes from {f}" if i == 0 else f"{_f3(v)} from {f}"
+        for i, (f, v) in enumerate(top)
+    ]
+    listed = (", ".join(parts[:-1]) + " and " + parts[-1]) if len(parts) > 1 else "".join(parts)
+    other = gap - sum(v for _, v in top)
+    return (
+        f"Of the {_f3(abs(gap))} {'higher' if gap >= 0 else 'lower'} mean {short} of {name}, "
+        f"compared with {ref} ({_f3(float(raw['group_mean']))} against "
+        f"{_f3(float(raw['reference_mean']))}; unit: {unit}), "
+        + (
+            f"{listed}; the other features together add {_f3(other)}."
+            if top
+            else "no feature is listed."
+        )
+    )
+
+
+def _reason_frequency_groups(
+    result: AuditResult,
+) -> list[tuple[dict[str, str], list[Mapping[str, Any]]]]:
+    """results.explanations.reason_frequencies by group, in the results' order."""
+    rows = (result.explanations or {}).get("reason_frequencies")
+    out: dict[Hashable, tuple[dict[str, str], list[Mapping[str, Any]]]] = {}
+    for r in rows or []:
+        attrs = {str(r["attribute"]): str(r["group"])}
+        out.setdefault(_key(attrs), (attrs, []))[1].append(r)
+    return list(out.values())
+
+
+_XKey = tuple[str, tuple[tuple[str, str], ...], str]
+
+
+def _driver_counts(
+    result: AuditResult,
+    values: dict[Any, int],
+    relations: list[tuple[Any, list[Any]]],
+    also_hide: list[Any],
+    min_cell: int,
+) -> None:
+    """Register the reason-frequency counts (``("x", group, feature)``) for suppression.
+
+    A reader is assumed to know every total these counts add up to: a group's adverse
+    decisions (its fn + tn, or a count over its share) and each feature's count over
+    everyone (the same sum over the groups of every attribute). Counts the audit already
+    suppressed (null) are hidden; counts not on the card are treated as known, which can
+    only hide more, never less.
+    """
+    by_feature: dict[str, list[_XKey]] = {}
+    for attrs, rows in _reason_frequency_groups(result):
+        k = _key(attrs)
+        parts = []
+        for r in rows:
+            key: _XKey = ("x", k, str(r["feature"]))
+            values[key] = 0 if r.get("count") is None else int(r["count"])
+            if r.get("count") is None:
+                also_hide.append(key)
+            parts.append(key)
+            by_feature.setdefault(str(r["feature"]), []).append(key)
+        values[("x", k, "all")] = max(min_cell, sum(values[p] for p in parts))
+        relations.append((("x", k, "all"), parts))
+    for feature, keys in by_feature.items():
+        attrs_of: dict[tuple[str, ...], list[_XKey]] = {}
+        for key in keys:
+            attrs_of.setdefault(tuple(a for a, _ in key[1]), []).append(key)
+        values[("x", (), feature)] = max(
+            [min_cell, *(sum(values[k] for k in ks) for ks in attrs_of.values())]
+        )
+        for ks in attrs_of.values():
+            relations.append((("x", (), feature), ks))
+
+
+def _drivers(result: AuditResult, show: _Shower, min_cell: int) -> Drivers | None:
+    ex = result.explanations
+    if ex is None:
+        return None
+    explainer, output = str(ex.get("explainer")), str(ex.get("output"))
+    short, long, unit = _output_words(explainer, output)
+    budget = ex.get("budget")
+    exact, method = _method_words(explainer, budget)
+    base = ex.get("base_value")
+    n, population = int(ex.get("sample_size") or 0), ex.get("population")
+    background = ex.get("background_rows")
+    what = [
+        "SHAP (Shapley additive explanations) splits each result of the model into one "
+        "contribution per input it reads: for each person, the contributions add up to the "
+        f"difference between that person's {short} and the average"
+        + (f" ({_f3(float(base))})." if base is not None else "."),
+        f"Explained: {long}.",
+        f"Method: {method}.",
+        f"Sample: {n:,}"
+        + (f" of the {int(population):,}" if population else "")
+        + " audited (people or households), drawn so that every group the audit reports is "
+        "represented"
+        + (f" ({ex['strata']:,} strata)" if ex.get("strata") else "")
+        + (
+            " (each sampled person is weighted by how many people they stand for)"
+            if ex.get("weighted")
+            else ""
+        )
+        + (
+            f"; contributions are measured from the average of {int(background):,} "
+            "background people"
+            if background
+            else ""
+        )
+        + ".",
+    ]
+    if explainer == "rules":
+        what.append(
+            "The eligibility steps (for example citizenship, the income test, the SMS offer) "
+            "act on the decision, not on the score: they have no share of the score here; the "
+            "deciding-step tables of this section attribute each denial to the step that "
+            "decided it."
+        )
+    what.append(
+        f"Contributions describe what the model's {short} rests on, not causes in people's "
+        "lives. Groups' numbers are averages over the sampled people of the group."
+    )
+    overall = [
+        FeatureWeight(feature=str(g["feature"]), value=_r(g["mean_abs_shap"]) or 0.0)
+        for g in ex.get("global_importance") or []
+    ]
+    groups = []
+    for g in ex.get("group_importance") or []:
+        attrs = {str(a): str(v) for a, v in g["attributes"].items()}
+        shown = not g.get("suppressed") and int(g.get("n") or 0) >= min_cell
+        means = g.get("mean_shap") if shown else None
+        top = []
+        if means:
+            ranked = sorted(means.items(), key=lambda kv: -abs(float(kv[1])))
+            top = [FeatureWeight(feature=f, value=_r(v) or 0.0) for f, v in ranked[:_TOP_GROUP]]
+        groups.append(
+            GroupDrivers(
+                group=group_label(attrs),
+                attributes=attrs,
+                shown=bool(means),
+                mean_output=_r(g.get("mean_output")) if means else None,
+                mean_contributions={f: _r(v) or 0.0 for f, v in means.items()} if means else None,
+                top=top,
+            )
+        )
+    attrs_of = {group_label(g.attributes): g.attributes for g in result.groups}
+    refs = {tuple(r.attributes): r.group for r in result.references}
+    raw_gaps = ex.get("gaps") or []
+    shown_sizes = sorted(
+        (-abs(float(g["gap"])), i)
+        for i, g in enumerate(raw_gaps)
+        if not g.get("suppressed")
+        and g.get("gap") is not None
+        and min(int(g["n_group"]), int(g["n_reference"])) >= min_cell
+    )
+    charted = {i for _, i in shown_sizes[:_GAP_CHARTS]}
+    gaps = []
+    for i, g in enumerate(raw_gaps):
+        attrs = attrs_of.get(str(g["group"]), {})
+        ref = refs.get(tuple(attrs), {}) if attrs else {}
+        shown = i in {j for _, j in shown_sizes}
+        raw = g if shown else {**g, "suppressed": True}
+        top = [
+            FeatureWeight(feature=str(t["feature"]), value=_r(t["contribution"]) or 0.0)
+            for t in (g.get("top") or [] if shown else [])
+        ]
+        gaps.append(
+            GapExplanation(
+                group=str(g["group"]),
+                attributes=attrs,
+                reference=group_label(ref) if ref else NOT_STATED,
+                reference_attributes=ref,
+                shown=shown,
+                group_mean=_r(g["group_mean"]) if shown else None,
+                reference_mean=_r(g["reference_mean"]) if shown else None,
+                gap=_r(g["gap"]) if shown else None,
+                contributions=top,
+                other=_r(
+                    float(g["gap"]) - sum(float(t["contribution"]) for t in g.get("top") or [])
+                )
+                if shown
+                else None,
+                sentence=_gap_sentence(attrs or {"group": str(g["group"])}, ref, raw, short, unit),
+                charted=i in charted,
+            )
+        )
+    left_out = len([1 for _, i in shown_sizes]) - len(charted)
+    if raw_gaps:
+        gaps_note = (
+            f"{len(raw_gaps)} group{'s' if len(raw_gaps) != 1 else ''} failed a gate; for each, "
+            f"the gap between its mean {short} and its reference group's is split into the "
+            "contributions of the inputs (they add up to the gap). "
+            + (
+                f"The {len(charted)} largest gaps are drawn as charts"
+                + (f"; {left_out} more are described in words only." if left_out else ".")
+                if charted
+                else "None can be drawn."
+            )
+        )
+        if explainer == "rules":
+            gaps_note += (
+                " A gap in the score is not a gap in the decision: a higher deprivation score "
+                "brings a family closer to support, but the eligibility steps decide too."
+            )
+    else:
+        gaps_note = "No group failed a gate, so no gap is split into contributions."
+    proxies = None
+    if ex.get("proxies") is not None:
+        proxies = [
+            ProxyRow(
+                rank=int(p["rank"]),
+                feature=str(p["feature"]),
+                attribute=str(p["attribute"]),
+                measure=str(p["measure"]),
+                measure_name=_MEASURES.get(str(p["measure"]), str(p["measure"]).replace("_", " ")),
+                association=_r(p["association"]) or 0.0,
+                reliance=_r(p["reliance"]) or 0.0,
+                proxy_score=_r(p["proxy_score"]) or 0.0,
+            )
+            for p in ex["proxies"]
+        ]
+        proxies_note = (
+            "A proxy is an input that stands in for a protected attribute: it predicts the "
+            "attribute well (association: ROC AUC, where 0.5 is chance and 1 is perfect, or "
+            "normalised mutual information, where 0 is unrelated and 1 is fully determined) "
+            "and the model relies on it (reliance: its share of all inputs' mean contribution). "
+            "Through a proxy a model can treat groups differently without reading the "
+            "attribute. A high-ranking proxy is not proof of discrimination, but it needs a "
+            "legal and ethical review: is relying on this input justified for the programme's "
+            "purpose, and is there a less discriminatory alternative?"
+        )
+    else:
+        proxies_note = "Proxies: not computed (the spec's `explain:` has `proxies: false`)."
+    reasons = None
+    adverse = "not selected" if result.intervention == "assistive" else "flagged"
+    freq = _reason_frequency_groups(result)
+    if freq:
+        reasons = []
+        for attrs, rows in freq:
+            k = _key(attrs)
+            top_r = []
+            for r in rows[:_TOP_REASONS]:
+                c = show(("x", k, str(r["feature"])))
+                top_r.append(
+                    ReasonCount(
+                        reason=str(r["feature"]),
+                        count=c,
+                        share=None if isinstance(c, str) else _r(r.get("share")),
+                    )
+                )
+            reasons.append(
+                ReasonFrequencyGroup(group=group_label(attrs), attributes=attrs, top=top_r)
+            )
+        how = (
+            "each denial is attributed exactly to the step that decided it"
+            if explainer == "rules"
+            else "each adverse decision's main reason is the input that pushed it most "
+            "toward the adverse decision (its largest SHAP contribution)"
+        )
+        reasons_note = (
+            f"Adverse decisions (the person is {adverse}) in the whole data, not the sample: "
+            f"{how}. The {_TOP_REASONS} most frequent reasons of each group, with their count "
+            f"and share of the group's adverse decisions; counts from 1 to {min_cell - 1} "
+            f"(and counts that would reveal them) are shown as {SUPPRESSED}. The reason of each "
+            "person is in a restricted file, not in this card."
+        )
+    else:
+        reasons_note = (
+            "The most frequent reasons by group: not computed in this run (reason codes are "
+            "written when the audit runs with an output folder, e.g. `fairaudit check`, and "
+            "the spec's `explain:` keeps `reasons: true`)."
+        )
+    return Drivers(
+        explainer=explainer,
+        exact=exact,
+        method=method,
+        output=output,
+        output_name=short,
+        unit=unit,
+        what=what,
+        sample_size=n,
+        population=None if population is None else int(population),
+        background_rows=None if background is None else int(background),
+        budget=None if budget is None else int(budget),
+        base_value=_r(base),
+        overall=overall,
+        groups=groups,
+        gaps=gaps,
+        gaps_note=gaps_note,
+        proxies=proxies,
+        proxies_note=proxies_note,
+        reasons=reasons,
+        reasons_note=reasons_note,
+    )
+
+
+_MEASURES = {
+    "roc_auc": "ROC AUC",
+    "normalized_mutual_information": "normalised mutual information",
+}
 
 
 def _limitations(
@@ -1760,14 +2228,14 @@ def _crosswalk() -> list[CrosswalkRow]:
         (
             "Model Cards (Mitchell et al. 2019)",
             "Quantitative analyses",
-            ["metrics", "disparities", "gates"],
-            "",
+            ["metrics", "disparities", "gates", "explanations"],
+            "what drives the decisions: feature attributions (SHAP) overall and by group",
         ),
         (
             "Model Cards (Mitchell et al. 2019)",
             "Ethical considerations",
             ["summary", "explanations"],
-            "",
+            "likely proxies of protected attributes, for legal and ethical review",
         ),
         (
             "Model Cards (Mitchell et al. 2019)",
@@ -1784,8 +2252,8 @@ def _crosswalk() -> list[CrosswalkRow]:
         (
             "EU AI Act, Annex IV §2(g)",
             "Metrics of accuracy and of potentially discriminatory impacts",
-            ["metrics", "disparities"],
-            "",
+            ["metrics", "disparities", "explanations"],
+            "the gaps of failing groups split into feature contributions; likely proxies",
         ),
         (
             "EU AI Act, Annex IV §2(g)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from fairaudit.card.model import SECTIONS, SUPPRESSED, Card, group_label
@@ -79,6 +80,14 @@ def _count(x: int | str) -> str:
     return f"{x:,}" if isinstance(x, int) else str(x)
 
 
+def _dec(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def _sdec(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.3f}"
+
+
 def _p(x: float | None) -> str:
     if x is None:
         return "–"
@@ -120,6 +129,8 @@ def _environment(autoescape: bool) -> Any:
         num=_num,
         ci_num=_ci_num,
         p=_p,
+        dec=_dec,
+        sdec=_sdec,
         value=_value,
         md=_md,
         label=group_label,
@@ -217,6 +228,115 @@ def _charts(card: Card) -> dict[str, str]:
     return out
 
 
+_HEATMAP_FEATURES = 8  # inputs (columns) in the per-group heatmap
+
+
+def gap_chart_key(index: int, group: str) -> str:
+    """The key (and file name stem) of the waterfall chart of ``card...drivers.gaps[index]``."""
+    return f"drivers-gap-{index + 1}-{group}"
+
+
+def _driver_charts(card: Card) -> dict[str, str]:
+    """The charts of "What drives the decisions", built from the card's aggregates with
+    :mod:`fairaudit.explain.charts`: overall importance, the per-group heatmap, and one
+    waterfall per charted gap. Each gets its text alternative (the data in words)."""
+    dr = card.explanations.drivers
+    if dr is None:
+        return {}
+    import pandas as pd
+
+    from fairaudit.card.charts import _clean
+    from fairaudit.explain.charts import (
+        gap_waterfall_svg,
+        global_importance_svg,
+        group_heatmap_svg,
+    )
+
+    out: dict[str, str] = {}
+    short, unit = dr.output_name, dr.unit
+    if dr.overall:
+        top = dr.overall[:15]
+        title = f"What drives the {short}: average size of each input's contribution"
+        desc = (
+            f"Mean absolute contribution (SHAP) to the {short}, in {unit}, largest first: "
+            + "; ".join(f"{w.feature} {w.value:.3f}" for w in top)
+            + "."
+        )
+        svg = global_importance_svg(
+            {w.feature: w.value for w in top},
+            top=len(top),
+            xlabel=f"mean absolute contribution ({unit})",
+            title=title,
+        )
+        out["drivers-overall"] = _clean(svg, "chart-drivers-overall", title, desc)
+    shown = [g for g in dr.groups if g.mean_contributions]
+    if shown:
+        features = [w.feature for w in dr.overall[:_HEATMAP_FEATURES]] or list(
+            shown[0].mean_contributions or {}
+        )[:_HEATMAP_FEATURES]
+        index = pd.MultiIndex.from_tuples(
+            [next(iter(g.attributes.items())) for g in shown], names=["attribute", "group"]
+        )
+        table = pd.DataFrame(
+            [[(g.mean_contributions or {}).get(f, 0.0) for f in features] for g in shown],
+            index=index,
+            columns=features,
+        )
+        lim = float(table.abs().to_numpy().max()) if table.size else 0.0
+        title = f"Mean contribution of each input to the {short}, by group"
+        hidden = [g.group for g in dr.groups if not g.mean_contributions]
+        desc = (
+            f"Mean contribution (SHAP) to the {short}, in {unit}, of the {len(features)} inputs "
+            f"with the largest contributions overall; positive values raise the {short}. "
+            + "; ".join(
+                f"{g.group}: "
+                + ", ".join(
+                    f"{f} {(g.mean_contributions or {}).get(f, 0.0):+.3f}" for f in features
+                )
+                for g in shown
+            )
+            + "."
+            + (f" Not shown (too few sampled people): {', '.join(hidden)}." if hidden else "")
+        )
+        svg = group_heatmap_svg(
+            table,
+            top=len(features),
+            digits=3 if lim < 0.1 else 2,
+            label=f"mean contribution ({unit}); + raises the {short}",
+            title=title,
+        )
+        out["drivers-groups"] = _clean(svg, "chart-drivers-groups", title, desc)
+    for i, g in enumerate(dr.gaps):
+        if not g.charted or g.gap is None or g.group_mean is None or g.reference_mean is None:
+            continue
+        steps = {w.feature: w.value for w in g.contributions}
+        if g.other is not None:
+            steps["other features"] = g.other
+        decomposition = SimpleNamespace(
+            contributions=pd.Series(steps, dtype="float64"),
+            reference_mean=g.reference_mean,
+            group_mean=g.group_mean,
+            gap=g.gap,
+        )
+        title = f"Where the gap in the mean {short} of {g.group} comes from"
+        desc = (
+            f"Starting from the mean {short} of {g.reference} ({g.reference_mean:.3f}), each "
+            "bar adds one input's contribution to the gap: "
+            + ", ".join(f"{f} {v:+.3f}" for f, v in steps.items())
+            + f"; reaching the mean of {g.group} ({g.group_mean:.3f}). Gap: {g.gap:+.3f} "
+            f"({unit})."
+        )
+        svg = gap_waterfall_svg(
+            decomposition,
+            label=g.group,
+            top=len(steps),
+            reference_label=g.reference,
+            xlabel=f"mean {short} ({unit})",
+        )
+        out[gap_chart_key(i, g.group)] = _clean(svg, f"chart-drivers-gap-{i + 1}", title, desc)
+    return out
+
+
 def render_charts(card: Card) -> dict[str, str]:
     """The card's charts as standalone SVG documents, by chart title (what the HTML inlines).
 
@@ -225,7 +345,7 @@ def render_charts(card: Card) -> dict[str, str]:
     card
         A card from :func:`build_card`.
     """
-    return dict(_charts(card))
+    return {**_charts(card), **_driver_charts(card)}
 
 
 def render_html(card: Card) -> str:
@@ -247,7 +367,12 @@ def render_html(card: Card) -> str:
     env = _environment(True)
     css = (_TEMPLATES / "card.css").read_text(encoding="utf-8")
     text: str = env.get_template("card.html.j2").render(
-        css=css, charts=_charts(card), verdicts=_verdicts(card), **_context(card)
+        css=css,
+        charts=_charts(card),
+        driver_charts=_driver_charts(card),
+        gap_chart_key=gap_chart_key,
+        verdicts=_verdicts(card),
+        **_context(card),
     )
     return text.rstrip("\n") + "\n"
 
