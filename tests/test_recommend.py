@@ -90,8 +90,11 @@ def _fnr(frame: pd.DataFrame, decision: np.ndarray, area: str) -> float:
 
 def test_redress_and_mitigation_equal_a_direct_computation(audit_dir: Path) -> None:
     people = pd.read_csv(audit_dir / "people.csv")
-    result = run_audit(load_spec(audit_dir / "audit.yaml"), restricted_dir=audit_dir / "r")
+    lines: list[str] = []
+    spec = load_spec(audit_dir / "audit.yaml")
+    result = run_audit(spec, restricted_dir=audit_dir / "r", status=lines.append)
     assert result.status == "fail"
+    assert result.min_cell == spec.card.min_cell == 10  # recorded by the audit itself
     rec = result.recommendations
     assert rec is not None and rec.redress is not None and rec.mitigation is not None
 
@@ -145,6 +148,13 @@ def test_redress_and_mitigation_equal_a_direct_computation(audit_dir: Path) -> N
     # the automatic outreach option is the spec's change under another name: same numbers
     auto = opts["no 'phone' step"]
     assert auto.harm == o.harm and auto.cost == o.cost
+    # progress names each option as it is simulated (the CLI shows these lines)
+    n = len(rec.mitigation.options) - 1
+    assert lines[0].startswith("re-running the present model")
+    assert lines[1:] == [
+        f"simulating mitigation option {i}/{n}: {o.name}"
+        for i, o in enumerate(rec.mitigation.options[1:], start=1)
+    ]
     passing = [x for x in rec.mitigation.options[1:] if x.passes]
     if passing:
         best = min(passing, key=lambda x: x.cost)
@@ -163,3 +173,12 @@ def test_bad_rules_change_names_the_field(audit_dir: Path) -> None:
     res = CliRunner().invoke(main, ["check", str(audit_dir / "audit.yaml"), "--no-card"])
     assert res.exit_code == 2
     assert "phone" in res.output  # the fix lists the stages there are
+
+
+def test_margin_without_a_threshold_is_refused(audit_dir: Path) -> None:
+    spec_text = (audit_dir / "audit.yaml").read_text()
+    spec_text = spec_text.replace("recommend:\n", "recommend:\n  margin: 5\n")
+    (audit_dir / "audit.yaml").write_text(spec_text)
+    res = CliRunner().invoke(main, ["check", str(audit_dir / "audit.yaml"), "--no-card"])
+    assert res.exit_code == 2
+    assert "recommend.margin" in res.output and "threshold" in res.output

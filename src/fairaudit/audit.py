@@ -127,6 +127,7 @@ def run_audit(
     progress: ProgressCallback | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     restricted_dir: Path | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """Run the audit a spec describes and return its results.
 
@@ -144,6 +145,8 @@ def run_audit(
     restricted_dir
         Where row-level outputs go (``reasons.parquet`` when the spec's ``explain`` asks
         for reason codes). They never go into the results. None: none are written.
+    status
+        Called with a line saying which step runs (explanations, each mitigation option).
 
     Raises
     ------
@@ -157,6 +160,8 @@ def run_audit(
     if spec.explain is not None:
         data_path = spec.base_dir / spec.data.path
         reader = _reader_for(spec, data_path, registry)
+        if status is not None:
+            status("explaining a sample and writing reason codes")
         result.explanations = explain_audit(
             spec,
             run,
@@ -169,7 +174,13 @@ def run_audit(
         result.summary = _summary_lines(spec, result)
     if spec.recommend is not None:
         result.recommendations = recommend_audit(
-            spec, run, result, registry, batch_rows=batch_rows, restricted_dir=restricted_dir
+            spec,
+            run,
+            result,
+            registry,
+            batch_rows=batch_rows,
+            restricted_dir=restricted_dir,
+            status=status,
         )
     return result
 
@@ -182,6 +193,7 @@ def recommend_audit(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     restricted_dir: Path | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> Recommendations:
     """Redress for the groups a gate failed for, and simulated mitigation options.
 
@@ -194,6 +206,13 @@ def recommend_audit(
     from fairaudit.recommend.redress import failed_groups
 
     assert spec.recommend is not None
+    if spec.recommend.margin is not None and getattr(run.model, "threshold", None) is None:
+        raise spec.error(
+            f"a re-review margin needs a model that decides by a score threshold; the "
+            f"{spec.model.loader} model has none",
+            loc=("recommend", "margin"),
+            fix="remove recommend.margin, or give the model a threshold (model.threshold)",
+        )
     data_path = spec.base_dir / spec.data.path
     groups = failed_groups(result)
     recorders: list[RereviewRecorder] = []
@@ -208,10 +227,18 @@ def recommend_audit(
             sim_spec, count(sim_spec, registry=registry, batch_rows=batch_rows, model=model)
         )
 
+    def progress(name: str, done: int, total: int) -> None:
+        if status is None or done >= total:
+            return
+        if done == 0:
+            status("re-running the present model (re-review list, costs)")
+        else:
+            status(f"simulating mitigation option {done}/{total - 1}: {name}")
+
     mitigation = None
     if spec.recommend.simulate:
         mitigation, _ = simulate(
-            spec, run.model, result, run_audit_with=run_with, recorder=recorder
+            spec, run.model, result, run_audit_with=run_with, recorder=recorder, progress=progress
         )
     elif groups:
         run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
@@ -980,6 +1007,7 @@ def summarise(spec: AuditSpec, run: AuditRun) -> AuditResult:
     result = AuditResult(
         name=spec.name,
         status=overall_status(checks),
+        min_cell=spec.card.min_cell,  # a card re-rendered from these results never goes lower
         intervention=spec.intervention,
         headline_metric=headline_metric(spec.intervention),
         definitions=DEFINITIONS,

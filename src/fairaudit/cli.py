@@ -314,8 +314,6 @@ def check(
                 base_dir=Path.cwd(),
             )
         result = _run_with_progress(audit_spec, quiet, out)
-        # results.json records the card's min_cell, so a re-render never publishes less
-        result = result.model_copy(update={"min_cell": audit_spec.card.min_cell})
         files = _write_outputs(result, audit_spec, out, json_path, junit_path)
         if not no_card:
             files.update(
@@ -464,7 +462,11 @@ def _run_with_progress(spec: Any, quiet: bool, out: Path | None = None) -> Any:
         update: Callable[[int], None] = lambda rows: bar.update(  # noqa: E731
             task, description=f"auditing {spec.name}: {rows:,} rows counted"
         )
-        return run_audit(spec, progress=update, restricted_dir=restricted)
+
+        def status(line: str) -> None:
+            bar.update(task, description=f"{spec.name}: {line}")
+
+        return run_audit(spec, progress=update, restricted_dir=restricted, status=status)
 
 
 def _write_outputs(

@@ -101,7 +101,6 @@ class FairauditEvaluator(_Base):
                 base_dir=Path(tmp),
             )
             result = run_audit(spec)
-            result = result.model_copy(update={"min_cell": spec.card.min_cell})
             files = {
                 "results.json": atomic_write_text(Path(tmp) / "results.json", result.to_json()),
                 "summary.md": atomic_write_text(Path(tmp) / "summary.md", summary_markdown(result)),

@@ -30,6 +30,7 @@ import pandas as pd
 
 from fairaudit.errors import InputError
 from fairaudit.explain.shap_explain import DEFAULT_BACKGROUND_ROWS, Explainer, make_explainer
+from fairaudit.models.rules import is_rules_model
 
 __all__ = [
     "REASON_COLUMNS",
@@ -148,7 +149,7 @@ def reason_codes(
         raise InputError(
             f"{len(frame)} rows, {len(mask)} adverse flags and {len(ids)} row ids must match"
         )
-    if _is_rules(model):
+    if is_rules_model(model):
         return rules_reason_codes(model, frame, mask, ids, adverse_decision=adverse_decision)
     ex = explainer or make_explainer(
         model,
@@ -176,14 +177,6 @@ def reason_codes(
     out = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
     out["rank"] = out["rank"].astype("int16")
     return out
-
-
-def _is_rules(model: Any) -> bool:
-    return (
-        hasattr(model, "rules")
-        and hasattr(model, "options")
-        and hasattr(getattr(model, "options", None), "programme")
-    )
 
 
 def rules_reason_codes(

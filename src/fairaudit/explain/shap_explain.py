@@ -146,12 +146,14 @@ def _group_sample(
     def total(base: float) -> float:
         return float(np.minimum(1.0, np.maximum(base, need)).sum())
 
-    lo, hi = 0.0, 1.0
+    # the floors alone may already exceed `size` (base 0); else bisect for the base
+    base = 0.0
     if total(0.0) < size:
+        lo, base = 0.0, 1.0
         for _ in range(100):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if total(mid) < size else (lo, mid)
-    pi = np.minimum(1.0, np.maximum(hi if total(0.0) < size else 0.0, need))
+            mid = (lo + base) / 2
+            lo, base = (mid, base) if total(mid) < size else (lo, mid)
+    pi = np.minimum(1.0, np.maximum(base, need))
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)
     cum = np.cumsum(pi[order]) - rng.random()
@@ -605,8 +607,9 @@ class _Codec:
 
 
 def _is_rules_with_score(model: Any) -> bool:
-    rules = getattr(model, "rules", None)
-    return bool(getattr(rules, "has_score", False)) and hasattr(rules, "indicators")
+    from fairaudit.models.rules import is_rules_model
+
+    return is_rules_model(model) and bool(model.rules.has_score)
 
 
 def _model_output(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, Output]:

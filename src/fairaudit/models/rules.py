@@ -70,6 +70,11 @@ class RulesOptions(LoaderOptions):
     parameters: dict[str, float | bool | str] = Field(default_factory=dict)
 
 
+def is_rules_model(model: Any) -> bool:
+    """Whether ``model`` is a rules model (or quacks like one: rules and a programme)."""
+    return hasattr(model, "rules") and hasattr(getattr(model, "options", None), "programme")
+
+
 class RulesModel(Model):
     """A rules file applied to one programme."""
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.models.base import Model, Prediction, decision_from_score
+from fairaudit.models.rules import is_rules_model
 from fairaudit.recommend.redress import HARM, failed_groups, group_label
 from fairaudit.results import AuditResult, Mitigation, OptionEffect
 from fairaudit.spec import AuditSpec
@@ -75,7 +76,7 @@ class _Corrected(_Wrapped):
     def _fix(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
         for registry, true in self.swaps.items():
-            out[registry] = frame[true].astype(frame[registry].dtype, errors="ignore")
+            out[registry] = frame[true]  # as the rules' counterfactual overrides do
         return out
 
     def prepare(self, batches: Iterable[pd.DataFrame]) -> None:
@@ -104,13 +105,9 @@ class _Tally(_Wrapped):
         return pred
 
 
-def _is_rules(model: Model) -> bool:
-    return hasattr(model, "rules") and hasattr(getattr(model, "options", None), "programme")
-
-
 def _fresh(model: Model) -> Model:
     """A new instance of the model (rules models pin population parameters once)."""
-    if _is_rules(model):
+    if is_rules_model(model):
         from fairaudit.models.rules import RulesModel
 
         m: Any = model
@@ -208,7 +205,7 @@ def candidates(spec: AuditSpec, model: Model, unknown: set[str] | None = None) -
     rec = spec.recommend
     assert rec is not None
     out: list[Candidate] = []
-    rules_model: Any = model if _is_rules(model) else None
+    rules_model: Any = model if is_rules_model(model) else None
     for i, change in enumerate(rec.rules_changes):
         if rules_model is None:
             raise spec.error(
@@ -379,7 +376,7 @@ def simulate(
     harmed = failed_groups(result)
     present = _Tally(recorder(_fresh(model)) if recorder else _fresh(model))
     if progress:
-        progress("present model", 0, 0)
+        progress("present model", 0, 1)
     base_res = run_audit_with(sim_spec, present)
     opts = candidates(spec, model, present.unknown)
     total = len(opts) + 1
