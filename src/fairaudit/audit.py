@@ -122,6 +122,7 @@ class AuditRun:
     scores_outside: int = 0
     regression: GroupedSums | None = None
     extras: _Extras | None = None
+    data_sha256: str | None = None
 
 
 def run_audit(
@@ -242,6 +243,15 @@ def count(
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> AuditRun:
     """Load the model and count every batch of rows into per-cell confusion counts."""
+    if spec.engine == "spark":
+        return _count_on_spark(spec, registry=registry, batch_rows=batch_rows)
+    if spec.data.format == "table":
+        raise spec.error(
+            "data.format: table names a table of Spark's catalog, which only the Spark "
+            "engine reads",
+            loc=("data", "format"),
+            fix="set `engine: spark` (or pass --engine spark), or point data.path at a file",
+        )
     data_path = spec.base_dir / spec.data.path
     if not data_path.is_file():
         raise spec.error(
@@ -252,7 +262,26 @@ def count(
     reader = _reader_for(spec, data_path, registry)
     available = reader.columns(data_path)
     model = _load_model(spec, registry)
+    wanted = _wanted_columns(spec, model)
+    check_columns(available, wanted, file=data_path)
+    columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
+    if model.needs_population:
+        model_columns = list(model.columns) or available
+        model.prepare(reader.iter_batches(data_path, model_columns, batch_rows=batch_rows))
 
+    cutoff = None
+    if spec.targeting is not None:
+        cutoff = _welfare_cutoff(spec, reader, data_path, batch_rows)
+    counter = Counter(spec, data_path, cutoff)
+    for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
+        counter.add(batch, model)
+        if progress is not None:
+            progress(counter.n_rows)
+    return _finish_count(spec, counter, model, data_path)
+
+
+def _wanted_columns(spec: AuditSpec, model: Model) -> dict[str, str]:
+    """Every column the audit reads -> what needs it (for the missing-column message)."""
     wanted: dict[str, str] = {spec.data.label: "data.label"}
     if spec.data.weight:
         wanted[spec.data.weight] = "data.weight"
@@ -269,21 +298,28 @@ def count(
         wanted.setdefault(p.source_column, f"protected[{i}].column")
     for c in model.columns:
         wanted.setdefault(c, f"model ({spec.model.loader} loader)")
-    check_columns(available, wanted, file=data_path)
-    columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
-    if model.needs_population:
-        model_columns = list(model.columns) or available
-        model.prepare(reader.iter_batches(data_path, model_columns, batch_rows=batch_rows))
+    return wanted
 
-    cutoff = None
-    if spec.targeting is not None:
-        cutoff = _welfare_cutoff(spec, reader, data_path, batch_rows)
-    counter = Counter(spec, data_path, cutoff)
-    for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
-        counter.add(batch, model)
-        if progress is not None:
-            progress(counter.n_rows)
-    return _finish_count(spec, counter, model, data_path)
+
+def _count_on_spark(spec: AuditSpec, *, registry: Registry, batch_rows: int) -> AuditRun:
+    """The Spark engine (:mod:`fairaudit.engines.spark`): same counter, on executors."""
+    from fairaudit.engines.spark import count_spark
+
+    if spec.explain is not None:
+        # checked before Spark starts: nothing is computed, nothing written
+        raise spec.error(
+            "explanations (explain:) are not built for engine: spark yet",
+            loc=("explain",),
+            fix="run the explanations with the local engine on a sample of the data, or "
+            "remove explain: from the spec",
+        )
+    model = _load_model(spec, registry)
+    counter, where, digest = count_spark(
+        spec, model, _wanted_columns(spec, model), batch_rows=batch_rows
+    )
+    run = _finish_count(spec, counter, model, Path(where))
+    run.data_sha256 = digest
+    return run
 
 
 def _finish_count(spec: AuditSpec, counter: Counter, model: Model, data_path: Path) -> AuditRun:
@@ -1035,7 +1071,7 @@ def _provenance(spec: AuditSpec, run: AuditRun) -> Provenance:
     return Provenance(
         fairaudit_version=__version__,
         spec_sha256=spec_sha256(spec),
-        data_sha256=file_sha256(data_path),
+        data_sha256=run.data_sha256 or file_sha256(data_path),
         model_sha256=model_prov.get("sha256"),
         seed=spec.seed,
         data_path=spec.data.path,

@@ -227,6 +227,13 @@ def main() -> None:
     "--no-tracking", is_flag=True, help="Do not record to MLflow, whatever the spec says."
 )
 @click.option("--no-card", is_flag=True, help="Do not write card.html / card.md / card.json.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="Who counts the rows: local (this process) or spark (Apache Spark; extra spark). "
+    "Default: the spec's engine, else local.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def check(
@@ -251,6 +258,7 @@ def check(
     mlflow_uri: str | None,
     no_tracking: bool,
     no_card: bool,
+    engine: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -299,6 +307,8 @@ def check(
                 ),
                 base_dir=Path.cwd(),
             )
+        if engine is not None and engine != audit_spec.engine:
+            audit_spec = audit_spec.model_copy(update={"engine": engine})
         result = _run_with_progress(audit_spec, quiet, out)
         files = _write_outputs(result, audit_spec, out, json_path, junit_path)
         if not no_card:
