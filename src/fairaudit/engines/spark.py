@@ -42,6 +42,11 @@ from fairaudit.spec import AuditSpec
 __all__ = ["count_spark", "spark_session"]
 
 _MASTER_ENV = ("FAIRAUDIT_SPARK_MASTER", "SPARK_MASTER")
+# The master URLs spark-submit accepts (checked before a JVM is started for nothing).
+_MASTER_URL = re.compile(
+    r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]"
+    r"|spark://\S+|k8s://\S+|yarn)$"
+)
 # Python-worker cache: broadcast id -> loaded model (one load per worker process).
 _MODELS: dict[Any, Model] = {}
 
@@ -94,10 +99,18 @@ def spark_session(spec: AuditSpec) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    master = _master(spec)
+    if not _MASTER_URL.match(master):
+        source = "spark.master" if spec.spark.master else "the environment's Spark master"
+        raise spec.error(
+            f"{master!r} ({source}) is not a Spark master URL",
+            loc=("spark", "master"),
+            fix="use local[*], local[N], spark://HOST:PORT, yarn or k8s://HOST:PORT "
+            "(spec spark.master, or FAIRAUDIT_SPARK_MASTER / SPARK_MASTER)",
+        )
     _check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    master = _master(spec)
     builder = SparkSession.builder.master(master).appName(spec.spark.app_name)
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in spec.spark.config.items():
@@ -247,6 +260,11 @@ def _ship(model: Model, spec: AuditSpec) -> bytes:
     """The model pickled for the workers, or the spec to load it again there."""
     from pyspark import cloudpickle
 
+    # The python loader imports `file.py:function` under a private module name that the
+    # workers cannot import: ship those modules' code by value.
+    for name, module in list(sys.modules.items()):
+        if name.startswith("_fairaudit_model_"):
+            cloudpickle.register_pickle_by_value(module)
     try:
         return pickle.dumps(("model", cloudpickle.dumps(model)))
     except Exception:  # e.g. an ONNX inference session: load it again on the worker
