@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,22 @@ import pandas as pd
 from pydantic import ValidationError
 
 from fairaudit._version import __version__
-from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns, normalise_categorical
+from fairaudit.data import DEFAULT_BATCH_ROWS, DataReader, check_columns
+from fairaudit.engines.local import (
+    _REASON,
+    Counter,
+    _bin_labels,
+    _Extras,
+    _protected_values,
+    welfare_cutoff,
+)
 from fairaudit.errors import FairauditError, InputError, InternalError, PluginError
 from fairaudit.gate import evaluate_gates, overall_status
-from fairaudit.metrics.counts import CONFUSION, CellCounts, count_cells
+from fairaudit.metrics.counts import CONFUSION, CellCounts
 from fairaudit.metrics.disparity import UNKNOWN, choose_reference
 from fairaudit.metrics.grouped import GroupedSums
 from fairaudit.metrics.rates import METRICS, TARGETING_NAMES, headline_metric, metric_table
-from fairaudit.metrics.regression import SUMS as REGRESSION_SUMS
-from fairaudit.metrics.regression import regression_metrics, regression_sums
+from fairaudit.metrics.regression import regression_metrics
 from fairaudit.metrics.scores import (
     ScoreBins,
     auc_from_histogram,
@@ -42,7 +48,7 @@ from fairaudit.metrics.scores import (
 from fairaudit.metrics.significance import adjust_p_values
 from fairaudit.metrics.statistics import grouping_statistics
 from fairaudit.metrics.uncertainty import wilson_interval
-from fairaudit.models.base import LoadContext, Model, ModelLoader, binary_decision, file_sha256
+from fairaudit.models.base import LoadContext, Model, ModelLoader, file_sha256
 from fairaudit.plugins import Registry, make_registry
 from fairaudit.results import (
     AuditResult,
@@ -118,6 +124,7 @@ class AuditRun:
     scores_outside: int = 0
     regression: GroupedSums | None = None
     extras: _Extras | None = None
+    data_sha256: str | None = None
 
 
 def run_audit(
@@ -289,89 +296,6 @@ def _load_model(spec: AuditSpec, registry: Registry) -> Model:
     return loader.load(options, ctx)
 
 
-def _bin_labels(attr: ProtectedAttribute) -> list[str]:
-    assert attr.bins is not None
-    if attr.bin_labels:
-        return list(attr.bin_labels)
-    edges = attr.bins
-    if all(float(e).is_integer() for e in edges):
-        e = [int(x) for x in edges]
-        inner = [f"{a}–{b - 1}" if b - 1 > a else f"{a}" for a, b in pairwise(e)]
-        return [f"<{e[0]}", *inner, f"{e[-1]}+"]
-    inner = [f"[{a:g}, {b:g})" for a, b in pairwise(edges)]
-    return [f"<{edges[0]:g}", *inner, f"≥{edges[-1]:g}"]
-
-
-def _protected_values(
-    series: pd.Series, attr: ProtectedAttribute, index: int, spec: AuditSpec, file: Path
-) -> tuple[pd.Categorical, int]:
-    """Cleaned values of one attribute for one batch, and its count of missing.
-
-    A Categorical of strings, missing values being the ``unknown`` category: only the
-    distinct values are cleaned and mapped, and rows are counted by their integer codes.
-    """
-    col = attr.source_column
-    if attr.bins is not None:
-        num = pd.to_numeric(series, errors="coerce")
-        bad = num.isna() & series.notna()
-        if bad.any():
-            raise InputError(
-                f"protected attribute {attr.name!r} has bins but a non-numeric value "
-                f"{series[bad].iloc[0]!r}",
-                file=file,
-                column=col,
-                fix=f"clean the column, or remove `bins` from protected[{index}]",
-            )
-        arr = num.to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(arr)
-        idx = np.searchsorted(np.asarray(attr.bins), np.where(missing, 0.0, arr), side="right")
-        # bin_labels may repeat a label (merged bins): one category per distinct label
-        label_codes, labels = pd.factorize(np.array(_bin_labels(attr), dtype=object))
-        codes = np.where(missing, -1, label_codes[idx])
-        categories = np.asarray(labels, dtype=object)
-    else:
-        cat = normalise_categorical(series)
-        codes, categories = cat.codes, cat.categories.to_numpy(dtype=object)
-        if attr.labels:
-            mapping = {str(k): v for k, v in attr.labels.items()}
-            mapped = np.array([mapping.get(v, v) for v in categories], dtype=object)
-            merged, distinct = pd.factorize(mapped)  # labels may map two values to one
-            codes = np.append(merged, -1)[codes]  # code -1 (missing) stays -1
-            categories = np.asarray(distinct, dtype=object)
-        missing = codes < 0
-    n_missing = int(missing.sum())
-    if n_missing and attr.missing == "error":
-        raise InputError(
-            f"protected attribute {attr.name!r} has missing values",
-            file=file,
-            column=col,
-            fix=f"fill them, or set `missing: unknown` on protected[{index}] to audit them "
-            "as an explicit 'unknown' group",
-        )
-    if n_missing:
-        where = np.flatnonzero(categories == UNKNOWN)
-        if len(where) == 0:
-            categories = np.append(categories, UNKNOWN)
-            where = np.array([len(categories) - 1])
-        codes = np.where(missing, where[0], codes)
-    values = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
-    if attr.values is not None:
-        allowed = {*attr.values, UNKNOWN}
-        present = np.bincount(values.codes, minlength=len(categories)) > 0
-        if any(v not in allowed for v in categories[present]):
-            seen = pd.unique(np.asarray(values, dtype=object))  # first seen first, as before
-            unseen = [v for v in seen if v not in allowed]
-            raise InputError(
-                f"protected attribute {attr.name!r} has value(s) {unseen[:5]} not among the "
-                f"declared values {attr.values}",
-                file=file,
-                column=col,
-                fix=f"add them to protected[{index}].values, map them with `labels`, "
-                "or fix the data",
-            )
-    return values, n_missing
-
-
 def _iter_prepared(
     spec: AuditSpec,
     model: Model,
@@ -384,98 +308,6 @@ def _iter_prepared(
     yield from reader.iter_batches(path, columns, batch_rows=batch_rows, as_text=text_cols)
 
 
-_REASON = "__reason__"
-
-
-class _Extras:
-    """Additive per-group tallies beyond the confusion counts: what decided adverse
-    decisions, what each data defect flips, category confusion, and the poorest's errors."""
-
-    def __init__(self, spec: AuditSpec, groupings: tuple[tuple[str, ...], ...]) -> None:
-        self.spec = spec
-        self.groupings = groupings
-        self.assistive = spec.intervention == "assistive"
-        self.reasons: GroupedSums | None = None
-        self.defects: list[str] = []
-        self.flips: GroupedSums | None = None
-        order = spec.category.order if spec.category else []
-        self.categories = (
-            GroupedSums((len(order), len(order)), groupings) if spec.category else None
-        )
-        self.poorest = GroupedSums((4,), groupings) if spec.targeting else None
-        self.poorest_cutoff: float | None = None
-
-    def add(
-        self,
-        prediction: Any,
-        keep: np.ndarray,
-        y: np.ndarray,
-        d: np.ndarray,
-        kept: dict[str, np.ndarray | pd.Categorical],
-        batch: pd.DataFrame,
-        data_path: Path,
-    ) -> None:
-        d = d.astype("int8")
-        adverse = (d == 0) if self.assistive else (d == 1)
-        wrong = adverse & ((y == 1) if self.assistive else (y == 0))
-        reasons = prediction.reasons
-        if reasons is not None and "stage" in reasons.columns:
-            if self.reasons is None:
-                self.reasons = GroupedSums((2,), tuple((*g, _REASON) for g in self.groupings))
-            stage = reasons["stage"].to_numpy(dtype=object)[keep][adverse]
-            sub = {a: v[adverse] for a, v in kept.items()}
-            sub[_REASON] = np.array([str(x) for x in stage], dtype=object)
-            self.reasons.add_batch(sub, np.where(wrong[adverse], 0, 1))
-        if reasons is not None:
-            cf = [c for c in reasons.columns if str(c).startswith("cf_")]
-            if cf and self.flips is None:
-                self.defects = [str(c)[3:] for c in cf]
-                self.flips = GroupedSums((len(cf), 4), self.groupings)
-            if self.flips is not None:
-                eligible = y == 1
-                for k, col in enumerate(cf):
-                    code = reasons[col].to_numpy()[keep]
-                    # assistive: +1 grants; punitive: +1 flags
-                    slot = np.full(len(code), -1)
-                    slot[(code > 0) & eligible] = 0  # exclusion fixed
-                    slot[(code < 0) & eligible] = 1  # exclusion created
-                    slot[(code < 0) & ~eligible] = 2  # inclusion fixed
-                    slot[(code > 0) & ~eligible] = 3  # inclusion created
-                    m = slot >= 0
-                    if m.any():
-                        self.flips.add_batch({a: v[m] for a, v in kept.items()}, k * 4 + slot[m])
-        if self.categories is not None and self.spec.category is not None:
-            if prediction.category is None:
-                raise InputError(
-                    f"`category:` is set, but the {self.spec.model.loader} model gives no category",
-                    fix="remove `category:` from the spec, or use a model that categorises",
-                )
-            order = {v: i for i, v in enumerate(self.spec.category.order)}
-            true = batch[self.spec.category.truth].to_numpy(dtype=object)[keep]
-            model_cat = np.asarray(prediction.category, dtype=object)[keep]
-            bad = {str(v) for v in (*pd.unique(true), *pd.unique(model_cat))} - set(order)
-            if bad:
-                raise InputError(
-                    f"categories {sorted(bad)[:5]} are not in category.order "
-                    f"{self.spec.category.order}",
-                    file=data_path,
-                    column=self.spec.category.truth,
-                    fix="list every category in category.order, best-off first",
-                )
-            ti = np.array([order[str(v)] for v in true], dtype="int64")
-            mi = np.array([order[str(v)] for v in model_cat], dtype="int64")
-            self.categories.add_batch(kept, ti * len(order) + mi)
-        if self.poorest is not None and self.spec.targeting is not None:
-            welfare = pd.to_numeric(batch[self.spec.targeting.welfare], errors="coerce")
-            w = welfare.to_numpy(dtype="float64", na_value=np.nan)[keep]
-            m = w <= float(self.poorest_cutoff)  # type: ignore[arg-type]
-            conf = 2 * y[m].astype("int64") + d[m]  # tn, fp, fn, tp
-            self.poorest.add_batch({a: v[m] for a, v in kept.items()}, conf)
-
-    def finish(self) -> None:
-        """Nothing to flush: every tally is complete after the last batch."""
-
-
 def _welfare_cutoff(spec: AuditSpec, reader: DataReader, path: Path, batch_rows: int) -> float:
     """The welfare value at the poorest share (a column-only pass over the file)."""
     assert spec.targeting is not None
@@ -485,16 +317,7 @@ def _welfare_cutoff(spec: AuditSpec, reader: DataReader, path: Path, batch_rows:
         )
         for b in reader.iter_batches(path, [spec.targeting.welfare], batch_rows=batch_rows)
     ]
-    values = np.concatenate(parts) if parts else np.array([])
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        raise InputError(
-            "the welfare column has no numeric values",
-            file=path,
-            column=spec.targeting.welfare,
-            fix="name a numeric column of true welfare under targeting.welfare",
-        )
-    return float(np.quantile(values, spec.targeting.poorest_share, method="inverted_cdf"))
+    return welfare_cutoff(np.concatenate(parts) if parts else np.array([]), spec, path)
 
 
 def count(
@@ -509,6 +332,15 @@ def count(
 
     ``model`` replaces the spec's model (mitigation options are simulated that way).
     """
+    if spec.engine == "spark":
+        return _count_on_spark(spec, registry=registry, batch_rows=batch_rows, model=model)
+    if spec.data.format == "table":
+        raise spec.error(
+            "data.format: table names a table of Spark's catalog, which only the Spark "
+            "engine reads",
+            loc=("data", "format"),
+            fix="set `engine: spark` (or pass --engine spark), or point data.path at a file",
+        )
     data_path = spec.base_dir / spec.data.path
     if not data_path.is_file():
         raise spec.error(
@@ -520,7 +352,26 @@ def count(
     available = reader.columns(data_path)
     if model is None:
         model = _load_model(spec, registry)
+    wanted = _wanted_columns(spec, model)
+    check_columns(available, wanted, file=data_path)
+    columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
+    if model.needs_population:
+        model_columns = list(model.columns) or available
+        model.prepare(reader.iter_batches(data_path, model_columns, batch_rows=batch_rows))
 
+    cutoff = None
+    if spec.targeting is not None:
+        cutoff = _welfare_cutoff(spec, reader, data_path, batch_rows)
+    counter = Counter(spec, data_path, cutoff)
+    for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
+        counter.add(batch, model)
+        if progress is not None:
+            progress(counter.n_rows)
+    return _finish_count(spec, counter, model, data_path)
+
+
+def _wanted_columns(spec: AuditSpec, model: Model) -> dict[str, str]:
+    """Every column the audit reads -> what needs it (for the missing-column message)."""
     wanted: dict[str, str] = {spec.data.label: "data.label"}
     if spec.data.weight:
         wanted[spec.data.weight] = "data.weight"
@@ -537,133 +388,44 @@ def count(
         wanted.setdefault(p.source_column, f"protected[{i}].column")
     for c in model.columns:
         wanted.setdefault(c, f"model ({spec.model.loader} loader)")
-    check_columns(available, wanted, file=data_path)
-    columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
-    if model.needs_population:
-        model_columns = list(model.columns) or available
-        model.prepare(reader.iter_batches(data_path, model_columns, batch_rows=batch_rows))
+    return wanted
 
-    attrs = [p.name for p in spec.protected]
-    total = CellCounts.empty(attrs, weighted=spec.data.weight is not None)
-    dropped = {"missing_label": 0, "missing_weight": 0, "missing_decision": 0}
-    unknown = dict.fromkeys(attrs, 0)
-    label_values: set[str] = set()
-    n_rows = 0
-    groupings = ((), *spec.groupings())
-    bins = ScoreBins(spec.scores.range[0], spec.scores.range[1], spec.scores.bins)
-    score_counts = GroupedSums((2, bins.n_slots), groupings)
-    score_sums = GroupedSums((2, bins.n_slots), groupings)
-    has_scores = False
-    scores_outside = 0
-    regression = GroupedSums((len(REGRESSION_SUMS),), groupings) if spec.regression else None
-    extras = _Extras(spec, groupings)
-    if spec.targeting is not None:
-        extras.poorest_cutoff = _welfare_cutoff(spec, reader, data_path, batch_rows)
-    for batch in _iter_prepared(spec, model, reader, data_path, columns, batch_rows):
-        batch = batch.reset_index(drop=True)
-        n = len(batch)
-        n_rows += n
-        keep = np.ones(n, dtype=bool)
-        lab = batch[spec.data.label]
-        lab_missing = lab.isna().to_numpy()
-        dropped["missing_label"] += int(lab_missing.sum())
-        keep &= ~lab_missing
-        if spec.data.positive_label is not None:
-            label_values.update(map(str, pd.unique(lab[~lab_missing])))
-            if len(label_values) > 2:
-                raise InputError(
-                    f"the label has more than two values: {sorted(label_values)[:6]}",
-                    file=data_path,
-                    column=spec.data.label,
-                    fix="the label must be binary (truly eligible or not): map it to 0/1",
-                )
-        weight = None
-        if spec.data.weight:
-            w = pd.to_numeric(batch[spec.data.weight], errors="coerce").to_numpy(
-                dtype="float64", na_value=np.nan
-            )
-            w_missing = np.isnan(w) & keep
-            dropped["missing_weight"] += int(w_missing.sum())
-            keep &= ~np.isnan(w)
-            if np.any(~np.isfinite(w[keep])) or np.any(w[keep] < 0):
-                raise InputError(
-                    "weights must be finite and non-negative",
-                    file=data_path,
-                    column=spec.data.weight,
-                    fix="fix the weight column or remove `data.weight`",
-                )
-            weight = w
-        protected: dict[str, np.ndarray | pd.Categorical] = {}
-        for i, p in enumerate(spec.protected):
-            protected[p.name], _ = _protected_values(batch[p.source_column], p, i, spec, data_path)
-        try:
-            prediction = model.predict(batch)
-        except InputError as exc:
-            if exc.file is None:
-                exc.file = str(data_path)
-            raise
-        decision = np.asarray(prediction.decision)
-        if decision.shape != (n,):
-            raise InputError(
-                f"the {spec.model.loader} model returned {decision.shape} decisions for {n} rows",
-                file=spec.source,
-                column=None,
-                fix="the model must return one decision per row",
-            )
-        d_missing = np.isnan(decision) if decision.dtype.kind == "f" else np.zeros(n, bool)
-        dropped["missing_decision"] += int((d_missing & keep).sum())
-        keep &= ~d_missing
-        dvals = decision[keep]
-        if dvals.size and not np.isin(dvals, (0, 1)).all():
-            bad = pd.unique(dvals[~np.isin(dvals, (0, 1))])[:5]
-            raise InputError(
-                f"the {spec.model.loader} model's decisions are not 0/1: {list(bad)}",
-                file=spec.source,
-                fix="give a threshold for scores, or a positive class/value for labels",
-            )
-        y = binary_decision(
-            lab[keep],
-            what="the label",
-            positive=spec.data.positive_label,
-            file=str(data_path),
-            column=spec.data.label,
-            fix="the label must be 1 (truly eligible/positive) or 0; map it, or set "
-            "data.positive_label to the value meaning positive",
+
+def _count_on_spark(
+    spec: AuditSpec, *, registry: Registry, batch_rows: int, model: Model | None = None
+) -> AuditRun:
+    """The Spark engine (:mod:`fairaudit.engines.spark`): same counter, on executors."""
+    from fairaudit.engines.spark import count_spark
+
+    if spec.explain is not None:
+        # checked before Spark starts: nothing is computed, nothing written
+        raise spec.error(
+            "explanations (explain:) are not built for engine: spark yet",
+            loc=("explain",),
+            fix="run the explanations with the local engine on a sample of the data, or "
+            "remove explain: from the spec",
         )
-        for p in spec.protected:
-            unknown[p.name] += int((protected[p.name][keep] == UNKNOWN).sum())
-        chunk = count_cells(
-            {a: v[keep] for a, v in protected.items()},
-            y,
-            dvals.astype("int8"),
-            weight[keep] if weight is not None else None,
+    if spec.recommend is not None:
+        # the re-review list is recorded by the model wrapper, which on Spark would run on
+        # the executors and be lost: refused rather than giving redress without its list
+        raise spec.error(
+            "recommendations (recommend:) are not built for engine: spark yet",
+            loc=("recommend",),
+            fix="run the recommendations with the local engine, or remove recommend: from the spec",
         )
-        total = total + chunk
-        kept = {a: v[keep] for a, v in protected.items()}
-        if prediction.score is not None:
-            score = np.asarray(prediction.score, dtype="float64")[keep]
-            ok = np.isfinite(score)
-            has_scores = True
-            slot = bins.index(score[ok])
-            scores_outside += int(((score[ok] < bins.low) | (score[ok] > bins.high)).sum())
-            idx = y[ok].astype("int64") * bins.n_slots + slot
-            sub = {a: v[ok] for a, v in kept.items()}
-            score_counts.add_batch(sub, idx)
-            score_sums.add_batch(sub, idx, weights=score[ok])
-        if regression is not None and spec.regression is not None:
-            contrib = regression_sums(
-                pd.to_numeric(batch[spec.regression.predicted], errors="coerce").to_numpy(
-                    dtype="float64", na_value=np.nan
-                )[keep],
-                pd.to_numeric(batch[spec.regression.actual], errors="coerce").to_numpy(
-                    dtype="float64", na_value=np.nan
-                )[keep],
-            )
-            for k in range(contrib.shape[1]):
-                regression.add_batch(kept, np.full(len(contrib), k), weights=contrib[:, k])
-        extras.add(prediction, keep, y, dvals, kept, batch, data_path)
-        if progress is not None:
-            progress(n_rows)
+    if model is None:
+        model = _load_model(spec, registry)
+    counter, where, digest = count_spark(
+        spec, model, _wanted_columns(spec, model), batch_rows=batch_rows
+    )
+    run = _finish_count(spec, counter, model, Path(where))
+    run.data_sha256 = digest
+    return run
+
+
+def _finish_count(spec: AuditSpec, counter: Counter, model: Model, data_path: Path) -> AuditRun:
+    """Check that rows were counted and wrap the counter as an :class:`AuditRun`."""
+    n_rows, total, dropped = counter.n_rows, counter.total, counter.dropped
     if n_rows == 0:
         raise InputError(
             "the data has a header but no rows", file=data_path, fix="give a file with rows"
@@ -676,20 +438,20 @@ def count(
             file=data_path,
             fix="check the label, decision and weight columns for missing values",
         )
-    extras.finish()
+    counter.extras.finish()
     return AuditRun(
-        extras=extras,
+        extras=counter.extras,
         counts=total,
         n_rows=n_rows,
         dropped=dict(dropped),
-        unknown=unknown,
+        unknown=counter.unknown,
         model=model,
         loader=spec.model.loader,
         model_options=spec.model.options,
-        score_counts=score_counts if has_scores else None,
-        score_sums=score_sums if has_scores else None,
-        scores_outside=scores_outside,
-        regression=regression,
+        score_counts=counter.score_counts if counter.has_scores else None,
+        score_sums=counter.score_sums if counter.has_scores else None,
+        scores_outside=counter.scores_outside,
+        regression=counter.regression,
     )
 
 
@@ -1412,7 +1174,7 @@ def _provenance(spec: AuditSpec, run: AuditRun) -> Provenance:
     return Provenance(
         fairaudit_version=__version__,
         spec_sha256=spec_sha256(spec),
-        data_sha256=file_sha256(data_path),
+        data_sha256=run.data_sha256 or file_sha256(data_path),
         model_sha256=model_prov.get("sha256"),
         seed=spec.seed,
         data_path=spec.data.path,

@@ -235,6 +235,13 @@ def main() -> None:
     help="Sign card.json with this Ed25519 private key (extra sign; see fairaudit keygen).",
 )
 @click.option("--pdf", is_flag=True, help="Also write card.pdf (extra pdf: weasyprint).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="Who counts the rows: local (this process) or spark (Apache Spark; extra spark). "
+    "Default: the spec's engine, else local.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the status line.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def check(
@@ -261,6 +268,7 @@ def check(
     no_card: bool,
     sign_key: Path | None,
     pdf: bool,
+    engine: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -313,6 +321,8 @@ def check(
                 ),
                 base_dir=Path.cwd(),
             )
+        if engine is not None and engine != audit_spec.engine:
+            audit_spec = audit_spec.model_copy(update={"engine": engine})
         result = _run_with_progress(audit_spec, quiet, out)
         files = _write_outputs(result, audit_spec, out, json_path, junit_path)
         if not no_card:

@@ -40,6 +40,7 @@ __all__ = [
     "ProtectedAttribute",
     "RegressionSpec",
     "ScoreSpec",
+    "SparkSpec",
     "TargetingSpec",
     "TrackingSpec",
     "load_spec",
@@ -58,9 +59,14 @@ class _Strict(BaseModel):
 class DataSpec(_Strict):
     """Where the rows are and which columns carry the truth."""
 
-    path: str = Field(description="CSV or Parquet file, relative to the spec's folder.")
-    format: Literal["csv", "parquet"] | None = Field(
-        None, description="File format; inferred from the suffix when omitted."
+    path: str = Field(
+        description="CSV or Parquet file, relative to the spec's folder; with `engine: spark` "
+        "also a folder of Parquet/CSV files, or a table name with `format: table`."
+    )
+    format: Literal["csv", "parquet", "table"] | None = Field(
+        None,
+        description="File format; inferred from the suffix when omitted. `table`: `path` is "
+        "a table name in Spark's catalog (engine: spark only).",
     )
     label: str = Field(
         description="Column with the ground truth: 1 = truly eligible (assistive) or truly "
@@ -360,6 +366,25 @@ class TrackingSpec(_Strict):
     mlflow: MlflowTrackingSpec | None = None
 
 
+class SparkSpec(_Strict):
+    """Where and how Spark runs (``engine: spark``)."""
+
+    master: str | None = Field(
+        None,
+        description="Spark master URL (local[*], spark://host:7077, yarn, k8s://...). "
+        "Default: FAIRAUDIT_SPARK_MASTER, else SPARK_MASTER, else an active session's, "
+        "else local[*].",
+    )
+    app_name: str = Field("fairaudit", description="Spark application name.")
+    config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Spark configuration (e.g. spark.executor.memory: 4g).",
+    )
+    partitions: int | None = Field(
+        None, ge=1, description="Repartition the data into this many partitions first."
+    )
+
+
 class OutputSpec(_Strict):
     """Where results go."""
 
@@ -437,6 +462,12 @@ class AuditSpec(_Strict):
     category: CategorySpec | None = None
     explain: ExplainSpec | None = None
     recommend: RecommendSpec | None = None
+    engine: Literal["local", "spark"] = Field(
+        "local",
+        description="Who counts the rows: local (this process) or spark (Apache Spark, "
+        "extra `spark`); both give identical results.",
+    )
+    spark: SparkSpec = Field(default_factory=SparkSpec)
     seed: int = 0
     output: OutputSpec = Field(default_factory=OutputSpec)
     card: CardSpec = Field(default_factory=CardSpec)
