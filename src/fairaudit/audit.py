@@ -1139,7 +1139,9 @@ def explain_audit(
         )
         rmask = np.logical_and.reduce([sample_groups[k].to_numpy() == v for k, v in ref.items()])
         if gmask.any() and rmask.any():
-            gaps[label] = gap_decomposition(expl, gmask, rmask)
+            gaps[label] = gap_decomposition(
+                expl, gmask, rmask, attributes=c.attributes, reference=ref
+            )
     proxies = None
     if ex.proxies:
         proxies = proxy_scores(
@@ -1150,7 +1152,12 @@ def explain_audit(
             seed=spec.seed,
         )
     summary = explanation_summary(
-        expl, groups=sample_groups, gaps=gaps, proxies=proxies, sample=sample
+        expl,
+        groups=sample_groups,
+        gaps=gaps,
+        proxies=proxies,
+        sample=sample,
+        cells=spec.groupings(),
     )
     if codes:
         all_codes = pd.concat(codes, ignore_index=True)

@@ -95,6 +95,51 @@ def test_global_and_group_importance(sampled) -> None:
         assert row["mean_output"] == pytest.approx(expl.model_output[m].mean())
 
 
+def test_group_importance_of_intersections_is_the_weighted_mean_of_their_rows(
+    population: pd.DataFrame, hgb
+) -> None:
+    # strata = group × band, sampled at different rates: the intersections' means are the
+    # weighted means of their own rows, and the summary names each group by its attributes
+    band = np.where(population["income"] > 1.5, "hi", "lo")
+    groups = pd.DataFrame({"group": population["group"], "band": band})
+    s = stratified_sample(groups, size=600, seed=2)
+    rows = groups.iloc[s.positions].reset_index(drop=True)
+    expl = explain(hgb, population.iloc[s.positions].reset_index(drop=True), weights=s.weights)
+    cells = [["group"], ["band"], ["group", "band"]]
+    gi = group_importance(expl, rows, cells=cells)
+    assert len(gi) == 3 + 2 + 6
+    summary = explanation_summary(expl, groups=rows, cells=cells, min_rows=1)
+    published = {tuple(sorted(r["attributes"].items())): r for r in summary["group_importance"]}
+    assert len(published) == len(gi)
+    for g in ("a", "b", "c"):
+        for b in ("hi", "lo"):
+            m = ((rows["group"] == g) & (rows["band"] == b)).to_numpy()
+            want = np.average(expl.values[m], axis=0, weights=s.weights[m])
+            row = gi.loc[("group × band", f"{g} × {b}")]
+            assert row["n"] == m.sum()
+            assert np.allclose(row[FEATURES].to_numpy(dtype=float), want)
+            pub = published[(("band", b), ("group", g))]
+            assert pub["n"] == m.sum()
+            assert np.allclose([pub["mean_shap"][f] for f in FEATURES], want)
+            out = np.average(expl.model_output[m], weights=s.weights[m])
+            assert pub["mean_output"] == pytest.approx(out)
+    # without cells: each attribute alone, as before
+    assert set(group_importance(expl, rows).index.get_level_values(0)) == {"group", "band"}
+    # a gap carries which group and reference it compares
+    g = ((rows["group"] == "c") & (rows["band"] == "lo")).to_numpy()
+    r = ((rows["group"] == "a") & (rows["band"] == "lo")).to_numpy()
+    gap = gap_decomposition(
+        expl, g, r, attributes={"group": "c", "band": "lo"}, reference={"group": "a", "band": "lo"}
+    )
+    entry = explanation_summary(expl, gaps={"group=c × band=lo": gap}, min_rows=1)["gaps"][0]
+    assert entry["attributes"] == {"group": "c", "band": "lo"}
+    assert entry["reference"] == {"group": "a", "band": "lo"}
+    assert entry["gap"] == pytest.approx(
+        np.average(expl.model_output[g], weights=s.weights[g])
+        - np.average(expl.model_output[r], weights=s.weights[r])
+    )
+
+
 def test_planted_proxy_ranks_first_and_irrelevant_feature_last(sampled) -> None:
     rows, expl, _ = sampled
     table = proxy_scores(

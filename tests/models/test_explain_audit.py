@@ -26,7 +26,8 @@ def test_sklearn_audit_with_explanations(tmp_path: Path, sklearn_skops_model) ->
         "intervention": "assistive",
         "data": {"path": "data.csv", "label": LABEL, "row_id": "person_id"},
         "model": fx.spec,
-        "protected": [{"name": PROTECTED}],
+        "protected": [{"name": PROTECTED}, {"name": "region"}],
+        "intersections": True,
         "gates": [
             {
                 "id": "fnr",
@@ -54,3 +55,19 @@ def test_sklearn_audit_with_explanations(tmp_path: Path, sklearn_skops_model) ->
     assert set(codes["row_id"]) <= denied and len(set(codes["row_id"])) > 0.9 * len(denied)
     assert codes["rank"].max() <= 2 and (codes["contribution"] > 0).all()
     assert set(codes["feature"]) <= set(fx.features)
+    # per-group importance covers every group the audit reports, intersections included
+    reported = {tuple(sorted(g["attributes"].items())) for g in results["groups"]}
+    explained = {tuple(sorted(g["attributes"].items())) for g in ex["group_importance"]}
+    assert any(len(k) == 2 for k in reported) and reported <= explained
+    # every gap names its group and reference as the failed check and the audit's
+    # reference do
+    refs = {tuple(r["attributes"]): r["group"] for r in results["references"]}
+    failed = {
+        tuple(sorted(c["attributes"].items()))
+        for c in results["checks"]
+        if c["verdict"] == "fail" and "*" not in c["attributes"].values()
+    }
+    assert {tuple(sorted(g["attributes"].items())) for g in ex["gaps"]} == failed
+    for g in ex["gaps"]:
+        assert g["reference"] == refs[tuple(g["attributes"])]
+        assert g["group"] == " × ".join(f"{k}={v}" for k, v in g["attributes"].items())

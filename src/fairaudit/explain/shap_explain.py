@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -751,34 +751,52 @@ def _weighted_mean(x: np.ndarray, mask: np.ndarray, w: np.ndarray | None) -> np.
     return np.average(x[mask], axis=0, weights=None if w is None else w[mask])
 
 
-def group_importance(expl: Explanation, groups: pd.DataFrame | pd.Series) -> pd.DataFrame:
-    """Mean SHAP per feature within each group of each attribute (signed: what pushes the
-    group toward or away from selection).
+def _cells_of(
+    labels: pd.DataFrame, cells: Sequence[Sequence[str]] | None
+) -> Iterator[tuple[dict[str, str], np.ndarray]]:
+    """Every group of every column set in ``cells`` (default: each column alone), with the
+    mask of its rows; groups in sorted order within a column set."""
+    for cols in cells if cells is not None else [[c] for c in labels.columns]:
+        cols = list(cols)
+        keys = labels[cols].to_numpy()
+        for values in sorted({tuple(r) for r in keys}):
+            mask = np.logical_and.reduce([keys[:, i] == v for i, v in enumerate(values)])
+            yield dict(zip(cols, values, strict=True)), np.asarray(mask, dtype=bool)
+
+
+def group_importance(
+    expl: Explanation,
+    groups: pd.DataFrame | pd.Series,
+    cells: Sequence[Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """Mean SHAP per feature within each group (signed: what pushes the group toward or
+    away from selection).
+
+    The groups are those of each attribute alone, or, with ``cells``, of every column set
+    it lists (e.g. ``[["sex"], ["region"], ["sex", "region"]]`` for the attributes and
+    their intersection, as the audit reports them).
 
     Means are weighted by the explanation's population weights when it has them: a
     marginal group (``sex = f``) spans several strata (``sex × region``) sampled at
     different rates, so unweighted means would over-represent its small strata.
 
-    Returns a DataFrame indexed by ``(attribute, group)`` with one column per feature, plus
-    ``n`` (sampled rows) and ``mean_output`` (mean explained output of the group).
+    Returns a DataFrame indexed by ``(attribute, group)`` — for an intersection the
+    attribute names and the group values each joined by `` × `` — with one column per
+    feature, plus ``n`` (sampled rows) and ``mean_output`` (mean explained output of the
+    group).
     """
     labels = _group_labels(groups, len(expl.values))
     output = expl.model_output
     records = []
     index = []
-    for attr in labels.columns:
-        col = labels[attr].to_numpy()
-        for grp in sorted(set(col)):
-            m = col == grp
-            rec: dict[str, Any] = {
-                "n": int(m.sum()),
-                "mean_output": float(_weighted_mean(output, m, expl.weights)),
-            }
-            rec.update(
-                zip(expl.features, _weighted_mean(expl.values, m, expl.weights), strict=True)
-            )
-            records.append(rec)
-            index.append((str(attr), str(grp)))
+    for attrs, m in _cells_of(labels, cells):
+        rec: dict[str, Any] = {
+            "n": int(m.sum()),
+            "mean_output": float(_weighted_mean(output, m, expl.weights)),
+        }
+        rec.update(zip(expl.features, _weighted_mean(expl.values, m, expl.weights), strict=True))
+        records.append(rec)
+        index.append((" × ".join(attrs), " × ".join(attrs.values())))
     if not records:
         return pd.DataFrame()
     return pd.DataFrame(
@@ -803,6 +821,9 @@ class GapDecomposition:
         The ``top`` largest by absolute value.
     n_group, n_reference
         Sampled rows in each.
+    attributes, reference
+        Which group and reference these are (``{attribute: value}``), when the caller
+        says (:func:`gap_decomposition`'s arguments of the same names).
     """
 
     group_mean: float
@@ -812,10 +833,18 @@ class GapDecomposition:
     top: pd.Series
     n_group: int
     n_reference: int
+    attributes: dict[str, str] | None = None
+    reference: dict[str, str] | None = None
 
 
 def gap_decomposition(
-    expl: Explanation, group_mask: np.ndarray, reference_mask: np.ndarray, top: int = 5
+    expl: Explanation,
+    group_mask: np.ndarray,
+    reference_mask: np.ndarray,
+    top: int = 5,
+    *,
+    attributes: Mapping[str, str] | None = None,
+    reference: Mapping[str, str] | None = None,
 ) -> GapDecomposition:
     """Split the group's mean-output gap to the reference into feature contributions.
 
@@ -853,6 +882,8 @@ def gap_decomposition(
         top=s.iloc[:top],
         n_group=int(g.sum()),
         n_reference=int(r.sum()),
+        attributes=None if attributes is None else {str(k): str(v) for k, v in attributes.items()},
+        reference=None if reference is None else {str(k): str(v) for k, v in reference.items()},
     )
 
 
@@ -868,6 +899,7 @@ def explanation_summary(
     gaps: Mapping[str, GapDecomposition] | None = None,
     proxies: pd.DataFrame | None = None,
     sample: Sample | None = None,
+    cells: Sequence[Sequence[str]] | None = None,
     top: int = 10,
     min_rows: int = 10,
 ) -> dict[str, Any]:
@@ -881,6 +913,9 @@ def explanation_summary(
         The sample's protected-attribute columns, for per-group importance.
     gaps
         ``{group label: decomposition}`` for the groups whose gate failed.
+    cells
+        The column sets whose groups get per-group importance (default: each attribute
+        alone); the audit passes its attributes and reported intersections.
     proxies
         The table from :func:`fairaudit.explain.proxies.proxy_scores`.
     sample
@@ -911,18 +946,28 @@ def explanation_summary(
         ],
     }
     if groups is not None:
-        gi = group_importance(expl, groups)
+        labels = _group_labels(groups, len(expl.values))
         rows = []
-        for key, row in gi.iterrows():
-            attr, grp = cast(tuple[str, str], key)
-            hide = int(row["n"]) < min_rows
+        for attrs, m in _cells_of(labels, cells):
+            n = int(m.sum())
+            hide = n < min_rows
             rows.append(
                 {
-                    "attributes": {str(attr): str(grp)},
-                    "n": int(row["n"]),
+                    "attributes": attrs,
+                    "n": n,
                     "suppressed": hide,
-                    "mean_output": None if hide else _num(row["mean_output"]),
-                    "mean_shap": None if hide else {f: _num(row[f]) for f in expl.features},
+                    "mean_output": None
+                    if hide
+                    else _num(_weighted_mean(expl.model_output, m, expl.weights)),
+                    "mean_shap": None
+                    if hide
+                    else dict(
+                        zip(
+                            expl.features,
+                            map(_num, _weighted_mean(expl.values, m, expl.weights)),
+                            strict=True,
+                        )
+                    ),
                 }
             )
         out["group_importance"] = rows
@@ -933,6 +978,8 @@ def explanation_summary(
             out["gaps"].append(
                 {
                     "group": label,
+                    "attributes": d.attributes,
+                    "reference": d.reference,
                     "n_group": d.n_group,
                     "n_reference": d.n_reference,
                     "suppressed": hide,
