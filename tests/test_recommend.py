@@ -182,3 +182,126 @@ def test_margin_without_a_threshold_is_refused(audit_dir: Path) -> None:
     res = CliRunner().invoke(main, ["check", str(audit_dir / "audit.yaml"), "--no-card"])
     assert res.exit_code == 2
     assert "recommend.margin" in res.output and "threshold" in res.output
+
+
+REVIEW_RULES = """
+    version: 1
+    name: review-test
+    dimensions:
+      housing:
+        label: Housing
+        weight: 0.5
+        indicators:
+          no_water:
+            label: no piped water
+            deprived_if: no_water_reg
+            missing: not_deprived
+      health:
+        label: Health
+        weight: 0.5
+        indicators:
+          disabled:
+            label: a member with a disability
+            deprived_if: disabled_reg
+            missing: not_deprived
+    categories:
+      - {code: A, label: well-off, from: 0.0, below: 0.5}
+      - {code: B, label: deprived, from: 0.5}
+    programmes:
+      aid:
+        eligibility:
+          - name: deprived
+            when: category != 'A'
+        amount: 50
+        amount_unit: coins per month
+"""
+
+REVIEW_SPEC = """
+    name: water
+    intervention: assistive
+    data: {path: families.csv, label: eligible, row_id: fid}
+    model:
+      loader: rules
+      path: rules.yaml
+      programme: aid
+      counterfactuals: {water_records: {no_water_reg: no_water_true}}
+    protected:
+      - name: area
+        reference: town
+    min_group_size: 20
+    min_positives: 5
+    gates:
+      - {id: exclusion, metric: exclusion_error, measure: difference, max: 0.05}
+    recommend: {}
+"""
+
+
+def _families(n: int = 4000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    area = rng.choice(["town", "village"], n, p=[0.6, 0.4])
+    village = area == "village"
+    water = rng.random(n) < np.where(village, 0.4, 0.1)
+    disabled = rng.random(n) < 0.15
+    # the provider has no record for many village homes (a rural blind spot), and some
+    # records are stale; disability records are missing for some families everywhere
+    water_reg = np.where(rng.random(n) < 0.05, ~water, water).astype(object)
+    water_reg[rng.random(n) < np.where(village, 0.35, 0.05)] = None
+    disabled_reg = disabled.astype(object)
+    disabled_reg[rng.random(n) < 0.1] = None
+    return pd.DataFrame(
+        {
+            "fid": np.arange(n),
+            "area": area,
+            "no_water_reg": water_reg,
+            "no_water_true": water,
+            "disabled_reg": disabled_reg,
+            "eligible": (water | disabled).astype(int),
+        }
+    )
+
+
+def test_manual_review_records_the_true_value_of_missing_records(tmp_path: Path) -> None:
+    fam = _families()
+    fam.to_csv(tmp_path / "families.csv", index=False)
+    (tmp_path / "rules.yaml").write_text(textwrap.dedent(REVIEW_RULES), encoding="utf-8")
+    (tmp_path / "audit.yaml").write_text(textwrap.dedent(REVIEW_SPEC), encoding="utf-8")
+    result = run_audit(load_spec(tmp_path / "audit.yaml"))
+    assert result.status == "fail" and result.recommendations is not None
+    mit = result.recommendations.mitigation
+    assert mit is not None
+    opts = {o.name: o for o in mit.options}
+
+    back = pd.read_csv(tmp_path / "families.csv")  # as the audit reads it
+    water_reg, dis_reg = back["no_water_reg"], back["disabled_reg"]
+    missing = water_reg.isna()
+    eligible = back["eligible"].to_numpy() == 1
+
+    def decision(water: pd.Series, dis: pd.Series) -> np.ndarray:
+        # deprived in at least one of the two equally weighted dimensions
+        w = water.fillna(False).astype(bool)
+        d = dis.fillna(False).astype(bool)
+        return (w | d).to_numpy().astype(int)
+
+    now = decision(water_reg, dis_reg)
+    # reviewed: only the missing water records get their true value; stale ones stay
+    reviewed = decision(water_reg.where(~missing, back["no_water_true"]), dis_reg)
+    fixed = decision(back["no_water_true"], dis_reg)  # the data fix corrects every record
+    assert (reviewed != now).any() and (reviewed != fixed).any()
+
+    o = opts["'no_water': missing = manual review"]
+    assert o.kind == "rules" and "no_water_reg := no_water_true" in o.description
+    assert o.reviews == int(missing.sum())
+    assert o.harm["area=village"] == pytest.approx(_fnr(back, reviewed, "village"))
+    assert o.overall_error == pytest.approx(float((reviewed.astype(bool) != eligible).mean()))
+    assert o.newly_covered == int(reviewed.sum() - now.sum())
+    assert o.cost == pytest.approx(50.0 * (reviewed.sum() - now.sum()))
+    f = opts["fix water_records"]
+    assert f.reviews is None
+    assert f.harm["area=village"] == pytest.approx(_fnr(back, fixed, "village"))
+
+    # no true field for disability: what a review finds is unknown, so the families wait
+    # as the programme treats pending reviews (deny): nothing changes, and it says so
+    d = opts["'disabled': missing = manual review"]
+    assert "does not say what a review would find" in d.description and "deny" in d.description
+    assert d.reviews is None
+    assert d.harm == opts["present model"].harm and d.newly_covered == 0

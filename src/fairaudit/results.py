@@ -386,6 +386,11 @@ class OptionEffect(_Model):
     newly_covered_ineligible: float
     cost: float | None = Field(description="Change in cost against the present model.")
     cost_unit: str
+    reviews: int | None = Field(
+        None,
+        description="Cases the option sends to manual review (a caseworker records the "
+        "true value of a missing record); null: the option adds none.",
+    )
 
 
 class Mitigation(_Model):

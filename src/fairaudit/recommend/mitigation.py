@@ -86,6 +86,38 @@ class _Corrected(_Wrapped):
         return self.inner.predict(self._fix(frame))
 
 
+class _Reviewed(_Wrapped):
+    """A missing record sent to manual review, the review recording the true value.
+
+    Rows whose registry field is missing get the data's true field in its place (only
+    those rows: stale records stay as they are); ``reviews`` counts the rows sent to
+    review, each once however many of its fields were missing.
+    """
+
+    def __init__(self, inner: Model, fields: dict[str, str]) -> None:
+        super().__init__(inner)
+        self.fields = fields
+        self.columns = list(dict.fromkeys([*inner.columns, *fields.values()]))
+        self.reviews = 0
+
+    def _review(self, frame: pd.DataFrame, count: bool) -> pd.DataFrame:
+        out = frame.copy()
+        sent = np.zeros(len(frame), dtype=bool)
+        for registry, true in self.fields.items():
+            missing = frame[registry].isna().to_numpy()
+            sent |= missing
+            out[registry] = frame[registry].where(~missing, frame[true])
+        if count:
+            self.reviews += int(sent.sum())
+        return out
+
+    def prepare(self, batches: Iterable[pd.DataFrame]) -> None:
+        self.inner.prepare(self._review(b, count=False) for b in batches)
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        return self.inner.predict(self._review(frame, count=True))
+
+
 class _Tally(_Wrapped):
     """Sums the benefit amounts a rules model pays (its ``amount`` reason) while counting."""
 
@@ -113,6 +145,10 @@ def _fresh(model: Model) -> Model:
         m: Any = model
         return RulesModel(m.rules, m.options, m.source)
     return model
+
+
+def _reviewed_model(model: Model, fields: dict[str, str]) -> Model:
+    return _Reviewed(_fresh(model), fields)
 
 
 def _threshold_model(model: Model, threshold: float) -> Model:
@@ -265,18 +301,9 @@ def candidates(spec: AuditSpec, model: Model, unknown: set[str] | None = None) -
                         RulesChangeSpec(name="outreach", drop_stages=names),
                     )
                 )
-        for k, ind in rules.indicators.items():
-            if ind.missing == "not_deprived" and (unknown is None or k in unknown):
-                auto.append(
-                    (
-                        f"'{k}': missing = manual review",
-                        f"a missing record for '{k}' is sent to manual review instead of "
-                        "being read as 'not deprived'",
-                        RulesChangeSpec(name=k, missing={k: "review"}),
-                    )
-                )
         for name, desc, change in auto:
             out.append(Candidate(name, "rules", desc, _rules_change(spec, rules_model, -1, change)))
+        out.extend(_manual_reviews(spec, rules_model, unknown))
     swaps: dict[str, dict[str, str]] = getattr(model, "swaps", None) or {}
     for defect, pairs in swaps.items():
         out.append(
@@ -295,6 +322,58 @@ def candidates(spec: AuditSpec, model: Model, unknown: set[str] | None = None) -
                 "data",
                 "every registry field the audit pairs with its true value corrected",
                 functools.partial(_corrected_model, model, every),
+            )
+        )
+    return out
+
+
+def _manual_reviews(spec: AuditSpec, model: Any, unknown: set[str] | None) -> list[Candidate]:
+    """'Missing = manual review' for every indicator a missing record reads as 'not
+    deprived' (and that some row had no record for).
+
+    When the data holds the true value of the indicator's missing fields (the model's
+    registry -> true pairs), the review is simulated as a caseworker recording that value
+    for exactly the rows with a missing record. Otherwise what a review would find is
+    unknown: the option sends those rows to the programme's review, whose outcome
+    meanwhile is the rules' ``review_outcome``.
+    """
+    from fairaudit.explain.rules_shap import indicator_inputs
+    from fairaudit.spec import RulesChangeSpec
+
+    rules = model.rules
+    prog = rules.programmes[model.options.programme]
+    pairs = {r: t for p in (getattr(model, "swaps", None) or {}).values() for r, t in p.items()}
+    inputs = indicator_inputs(rules)
+    out = []
+    for k, ind in rules.indicators.items():
+        if ind.missing != "not_deprived" or (unknown is not None and k not in unknown):
+            continue
+        name = f"'{k}': missing = manual review"
+        fields = {c: pairs[c] for c in inputs.get(k, ()) if c in pairs}
+        if fields:
+            out.append(
+                Candidate(
+                    name,
+                    "rules",
+                    f"a missing record for '{k}' is sent to a caseworker, who records the "
+                    "true value, instead of being read as 'not deprived' (simulated with the "
+                    "data's true field: "
+                    + ", ".join(f"{r} := {t}" for r, t in fields.items())
+                    + ")",
+                    functools.partial(_reviewed_model, model, fields),
+                )
+            )
+            continue
+        change = RulesChangeSpec(name=k, missing={k: "review"})
+        out.append(
+            Candidate(
+                name,
+                "rules",
+                f"a missing record for '{k}' is sent to manual review instead of being read "
+                f"as 'not deprived'; the data does not say what a review would find, so "
+                f"those families are treated as the programme treats pending reviews "
+                f"({prog.review_outcome})",
+                _rules_change(spec, model, -1, change),
             )
         )
     return out
@@ -352,6 +431,7 @@ def _effect(
         newly_covered_ineligible=float(c.fp - bc.fp),
         cost=cost,
         cost_unit=unit,
+        reviews=getattr(tally.inner, "reviews", None),
     )
 
 
