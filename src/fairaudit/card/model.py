@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fairaudit.results import AuditResult, Check, GroupResult
 
@@ -31,19 +31,22 @@ __all__ = [
     "card_date",
     "card_json_schema",
     "resolve_min_cell",
+    "small_mark",
     "suppress",
 ]
 
 CARD_SCHEMA_ID = "fairaudit.card/1"
 SUPPRESSED: Final = "[c]"
-"""How a suppressed count appears in a card (one mark for primary and complementary cells,
-so the mark itself tells a reader nothing about the hidden value)."""
+"""How a card shows a count hidden by complementary suppression: one that is not small
+itself (it is 0 or at least ``min_cell``) but would let a reader work out a small one.
+A small count (primary suppression) is shown as ``<min_cell`` (:func:`small_mark`)."""
 
 NOT_STATED = "not stated"
 DEFAULT_MIN_CELL: Final = 10
 """The smallest count a card publishes when neither the spec nor the results say."""
 
-Shown = int | Literal["[c]"]
+SmallMark = Annotated[str, StringConstraints(pattern=r"^<[0-9]+$")]
+Shown = int | Literal["[c]"] | SmallMark
 Interval = tuple[float, float]
 Verdict = Literal["pass", "fail", "insufficient_evidence"]
 
@@ -80,6 +83,7 @@ _ROUND = 4  # rates to 0.01 percentage points: what is shown, and no more
 _TOP_GROUP = 3  # features listed per group in "What drives the decisions"
 _TOP_REASONS = 3  # reasons listed per group
 _GAP_CHARTS = 6  # gap waterfalls drawn (the largest gaps); the others are told in words
+_AUDIT_REASON_MIN = 10  # the audit withholds reason counts below this (audit.py)
 
 
 class _Model(BaseModel):
@@ -508,6 +512,9 @@ class Card(_Model):
     status: Verdict
     min_cell: int = Field(description="Counts from 1 to min_cell - 1 are suppressed.")
     suppression: str = Field(description="How counts are suppressed, in words.")
+    suppression_marks: dict[str, str] = Field(
+        description="Each mark a hidden count is shown as -> what it means (the footnote)."
+    )
     summary: Summary
     gates: list[GateSection]
     model_details: ModelDetails
@@ -578,16 +585,25 @@ def suppress(
     relations: Sequence[tuple[Any, Sequence[Any]]],
     min_cell: int,
     also_hide: Iterable[Any] = (),
+    small: Iterable[Any] = (),
 ) -> set[Any]:
     """Which counts to hide: primary cells and their complements.
 
     Primary suppression hides every count from 1 to ``min_cell - 1`` (zeros are shown:
     they identify no one, and hiding them would hide findings such as "no eligible
-    stateless family was selected"). Complementary suppression then hides more counts
-    until no hidden count is determined by what is published: for every relation
-    ``total = sum(parts)`` it hides the smallest non-zero visible member while exactly one
-    member is hidden, and it checks the whole linear system (all relations at once) so
-    that no hidden count can be worked out by combining several relations.
+    stateless family was selected"); a card shows them as ``<min_cell``. Complementary
+    suppression then hides more counts (shown as :data:`SUPPRESSED`) until no primary
+    count can be worked out from what is published:
+
+    * for every relation ``total = sum(parts)`` it hides the smallest non-zero visible
+      member while exactly one member is hidden;
+    * it checks the whole linear system (all relations at once), so that no hidden count
+      is determined by combining several relations;
+    * and, because the two marks tell a reader that a ``<min_cell`` count is from 1 to
+      ``min_cell - 1`` and that a complementary count is 0 or at least ``min_cell``, it
+      checks with those bounds too (an integer program per primary count: its smallest
+      and largest value consistent with everything published must differ). Without this,
+      ``total 11 = <10 + [c]`` would give both away (the ``[c]`` must be 10).
 
     Parameters
     ----------
@@ -599,6 +615,9 @@ def suppress(
         The smallest count shown.
     also_hide
         Counts to hide as well (e.g. two counts whose difference is a small count).
+    small
+        Counts known only to be from 1 to ``min_cell - 1`` (e.g. counts the audit itself
+        withheld, registered with a stand-in value): hidden, and treated as primary.
 
     Returns
     -------
@@ -607,8 +626,11 @@ def suppress(
     """
     import numpy as np
 
-    hidden: set[Any] = {k for k, v in values.items() if 0 < v < min_cell} | set(also_hide)
+    small = set(small)
+    primary = {k for k, v in values.items() if 0 < v < min_cell} | small
+    hidden: set[Any] = primary | set(also_hide)
     rels = [(t, list(ps)) for t, ps in relations]
+    safe: set[frozenset[Any]] = set()
 
     def smallest(members: Iterable[Any]) -> Any | None:
         visible = [k for k in members if k not in hidden]
@@ -629,13 +651,167 @@ def suppress(
                     if pick is not None:
                         hidden.add(pick)
                         changed = True
-        determined = _determined(hidden, rels, np)
+        determined = _leaks(values, rels, hidden, primary, small, min_cell, safe, np)
         if not determined:
             return hidden
         pick = _nearest_visible(determined[0], rels, hidden, smallest)
         if pick is None:
             raise RuntimeError(f"cannot protect the suppressed count {determined[0]!r}")
         hidden.add(pick)
+
+
+def small_mark(min_cell: int) -> str:
+    """How a card shows a count from 1 to ``min_cell - 1`` (primary suppression): ``<10``."""
+    return f"<{min_cell}"
+
+
+def _marks(min_cell: int) -> dict[str, str]:
+    small = small_mark(min_cell)
+    return {
+        small: f"a count from 1 to {min_cell - 1}: too small to publish (primary suppression)",
+        SUPPRESSED: f"a count hidden so that no {small} count can be worked out from the "
+        f"totals (complementary suppression); it is 0 or at least {min_cell}",
+    }
+
+
+def _leaks(
+    values: Mapping[Any, int],
+    rels: list[tuple[Any, list[Any]]],
+    hidden: set[Any],
+    primary: set[Any],
+    small: set[Any],
+    min_cell: int,
+    safe: set[frozenset[Any]],
+    np: Any,
+) -> list[Any]:
+    """Hidden counts a reader can work out: first any determined by the relations alone
+    (:func:`_determined`), then primary counts pinned by the marks' bounds
+    (:func:`_pinned`). Each group of hidden counts linked by relations is checked on its
+    own; ``safe`` caches the groups already found safe (hiding more only widens them)."""
+    parent = {k: k for k in hidden}
+
+    def find(k: Any) -> Any:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    touching: dict[Any, list[int]] = {}
+    for i, (t, ps) in enumerate(rels):
+        members = [k for k in (t, *ps) if k in hidden]
+        for k in members:
+            touching.setdefault(k, []).append(i)
+        for k in members[1:]:
+            parent[find(k)] = find(members[0])
+    groups: dict[Any, list[Any]] = {}
+    for k in sorted(hidden, key=repr):
+        groups.setdefault(find(k), []).append(k)
+    found: list[Any] = []
+    pending = []
+    for members in groups.values():
+        frozen = frozenset(members)
+        if frozen in safe:
+            continue
+        sub = [rels[i] for i in sorted({i for k in members for i in touching.get(k, [])})]
+        determined = _determined(frozen, sub, np)
+        found += determined
+        if not determined:
+            pending.append((members, sub))
+    if found:
+        return found
+    # A reader knows no upper bound of a hidden total; one far above every count stands in.
+    top = float(2 * max([0, *values.values()]) + 10 * min_cell)
+    for members, sub in pending:
+        pinned = _pinned(values, members, sub, primary, small, min_cell, top, np)
+        found += pinned
+        if not pinned:
+            safe.add(frozenset(members))
+    return found
+
+
+def _pinned(
+    values: Mapping[Any, int],
+    members: list[Any],
+    rels: list[tuple[Any, list[Any]]],
+    primary: set[Any],
+    small: set[Any],
+    min_cell: int,
+    top: float,
+    np: Any,
+) -> list[Any]:
+    """Primary counts among ``members`` whose value follows from what is published and
+    what the marks say.
+
+    A reader knows every visible count, every relation, that a primary count is from 1 to
+    ``min_cell - 1`` and that a complementary one is 0 or at least ``min_cell`` (``top``,
+    far above every count, stands in for no upper bound). Integer programs (scipy's HiGHS)
+    look for solutions that move each primary count from its value; one that no solution
+    moves is pinned. Relations the stand-in values do not satisfy (totals a reader is
+    assumed to know, not published exactly) are left out: they constrain nothing true.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    prim = [k for k in members if k in primary]
+    if not prim:
+        return []
+    index = {k: i for i, k in enumerate(members)}
+    comp = [k for k in members if k not in primary]
+    nx = len(members)
+    size = nx + len(comp)
+    rows, lo, hi = [], [], []
+    for t, ps in rels:
+        if values[t] != sum(values[p] for p in ps):
+            continue
+        row = np.zeros(size)
+        rhs = 0.0
+        for k, sign in ((t, -1.0), *((p, 1.0) for p in ps)):
+            if k in index:
+                row[index[k]] += sign
+            else:
+                rhs -= sign * values[k]
+        rows.append(row)
+        lo.append(rhs)
+        hi.append(rhs)
+    for j, k in enumerate(comp):  # x = 0 or min_cell <= x <= top, by a binary z
+        for z, bound in ((min_cell, (0.0, np.inf)), (top, (-np.inf, 0.0))):
+            row = np.zeros(size)
+            row[index[k]], row[nx + j] = 1.0, -z
+            rows.append(row)
+            lo.append(bound[0])
+            hi.append(bound[1])
+    low = np.zeros(size)
+    high = np.full(size, top)
+    high[nx:] = 1.0
+    for k in prim:
+        low[index[k]] = 0.0 if k in small else 1.0  # small: stand-in value 0
+        high[index[k]] = min_cell - 1.0
+    cons = [LinearConstraint(np.array(rows), lo, hi)] if rows else []
+    bounds = Bounds(low, high)
+    whole = np.ones(size)
+    truth = np.array([values[k] for k in prim], dtype="float64")
+    at = [index[k] for k in prim]
+    free = np.zeros(len(prim), dtype=bool)  # shown to take another value
+
+    def solve(objective: Any) -> None:
+        res = milp(objective, constraints=cons, integrality=whole, bounds=bounds)
+        if res.status != 0:  # the true values are feasible: cannot happen
+            raise RuntimeError(f"cannot bound the suppressed counts {prim!r}")
+        free[np.abs(res.x[at] - truth) > 0.5] = True
+
+    # Each solution frees every primary count it moves: first all of them down and up
+    # together, then one at a time for those not moved yet.
+    for sign in (1.0, -1.0):
+        c = np.zeros(size)
+        c[at] = sign
+        solve(c)
+    for i in range(len(prim)):
+        for sign in (1.0, -1.0):
+            if free[i]:
+                break
+            c = np.zeros(size)
+            c[at[i]] = sign
+            solve(c)
+    return [k for k, f in zip(prim, free, strict=True) if not f]
 
 
 def _nearest_visible(
@@ -663,7 +839,9 @@ def _nearest_visible(
 
 
 def _determined(
-    hidden: set[Hashable], rels: list[tuple[Hashable, list[Hashable]]], np: Any
+    hidden: frozenset[Hashable] | set[Hashable],
+    rels: list[tuple[Hashable, list[Hashable]]],
+    np: Any,
 ) -> list[Hashable]:
     """Hidden keys whose value follows from the relations and the visible counts.
 
@@ -776,7 +954,11 @@ def _pct(x: float | None) -> str:
 
 
 def _num(x: int | str) -> str:
-    return f"{x:,}" if isinstance(x, int) else "a small number (not shown, to protect privacy)"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x == SUPPRESSED:
+        return "a number not shown (it would reveal a small count)"
+    return f"fewer than {x[1:]} (the exact number is not shown, to protect privacy)"
 
 
 def _people(n: int) -> str:
@@ -788,13 +970,25 @@ def _key(attrs: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 class _Shower:
-    """Turns counts into published values given the hidden keys."""
+    """Turns counts into published values given the hidden keys: a small count (from 1 to
+    ``min_cell - 1``, or one the audit withheld) as ``<min_cell``, a complementary one as
+    :data:`SUPPRESSED`."""
 
-    def __init__(self, values: Mapping[Any, int], hidden: set[Any]) -> None:
+    def __init__(
+        self, values: Mapping[Any, int], hidden: set[Any], min_cell: int, small: Iterable[Any]
+    ) -> None:
         self.values = values
         self.hidden = hidden
+        self.mark = small_mark(min_cell)
+        self.primary = {k for k in hidden if 0 < values[k] < min_cell}
+        # counts the audit withheld are below its own minimum, which may be the larger
+        self.small = dict.fromkeys(small, small_mark(max(min_cell, _AUDIT_REASON_MIN)))
 
     def __call__(self, key: Hashable) -> Shown:
+        if key in self.small:
+            return self.small[key]
+        if key in self.primary:
+            return self.mark
         return SUPPRESSED if key in self.hidden else self.values[key]
 
 
@@ -909,6 +1103,8 @@ def build_card(
     # Data: rows read = rows audited + rows dropped; unknown values stand alone.
     values[("d", "n_rows")] = result.n_rows
     values[("d", "n_audited")] = result.n_audited
+    if result.n_audited == result.overall.n:  # the same number: hidden together
+        relations.append((("g", (), "n"), [("d", "n_audited")]))
     for reason, v in result.dropped.items():
         values[("d", "dropped", reason)] = v
     if result.n_rows == result.n_audited + sum(result.dropped.values()):
@@ -919,8 +1115,9 @@ def build_card(
         values[("d", "unknown", attr)] = v
 
     also_hide: list[Any] = []
+    small: list[Any] = []
     _explanation_counts(result, values, relations, also_hide, min_cell)
-    _driver_counts(result, values, relations, also_hide, min_cell)
+    _driver_counts(result, values, relations, small, min_cell)
     # The same people counted in two blocks (e.g. a group's fn and its wrongly excluded in
     # the reasons block) must be hidden together, or one block reveals the other's cell.
     for key in list(values):
@@ -933,7 +1130,7 @@ def build_card(
                 twin = ("g", key[1], cell)
                 if twin in values and values[twin] == values[key]:
                     relations.append((twin, [key]))
-    hidden = suppress(values, relations, min_cell, also_hide)
+    hidden = suppress(values, relations, min_cell, also_hide, small)
     # The poorest block can repeat a group's eligible (tp + fn) and excluded (fn): then its
     # difference is the group's tp, and must be hidden when tp or fn is.
     if result.poorest is not None:
@@ -948,8 +1145,8 @@ def build_card(
             ):
                 extra += [("p", k, "eligible"), ("p", k, "excluded")]
         if not set(extra) <= hidden:
-            hidden = suppress(values, relations, min_cell, [*also_hide, *extra])
-    show = _Shower(values, hidden)
+            hidden = suppress(values, relations, min_cell, [*also_hide, *extra], small)
+    show = _Shower(values, hidden, min_cell, small)
     withheld = {
         _key(g.attributes)
         for g in result.groups
@@ -971,12 +1168,13 @@ def build_card(
         status=result.status,
         min_cell=min_cell,
         suppression=(
-            f"Counts from 1 to {min_cell - 1} are shown as {SUPPRESSED}, and so are the counts "
-            f"that would let a reader work one out from a total by subtraction (complementary "
-            f"suppression); zeros are shown. Rates, intervals and comparisons of a group with "
-            f"a hidden count, or compared with such a group, are not shown. The card holds no "
-            f"row-level data."
+            f"Counts from 1 to {min_cell - 1} are shown as {small_mark(min_cell)}; counts that "
+            f"would let a reader work one of them out from the totals are hidden too and shown "
+            f"as {SUPPRESSED} (complementary suppression); zeros are shown. Rates, intervals "
+            f"and comparisons of a group with a hidden count, or compared with such a group, "
+            f"are not shown. The card holds no row-level data."
         ),
+        suppression_marks=_marks(min_cell),
         summary=summary,
         gates=gates,
         model_details=_model_details(result, spec, head),
@@ -1268,7 +1466,7 @@ def _summary(
         f"{_pct(overall_rate.value if overall_rate else None)} of the "
         f"{'eligible' if cell == 'fn' and result.intervention == 'assistive' else 'relevant'} "
         f"people are harmed by the model's errors overall ({hname}): "
-        f"{_num(total_harmed)} {unit} among {result.n_audited:,} people audited."
+        f"{_num(total_harmed)} {unit} among {_num(show(('d', 'n_audited')))} people audited."
     )
     phrase = _harm_phrase(result, head)
     who = []
@@ -1866,7 +2064,7 @@ def _driver_counts(
     result: AuditResult,
     values: dict[Any, int],
     relations: list[tuple[Any, list[Any]]],
-    also_hide: list[Any],
+    small: list[Any],
     min_cell: int,
 ) -> None:
     """Register the reason-frequency counts (``("x", group, feature)``) for suppression.
@@ -1874,8 +2072,9 @@ def _driver_counts(
     A reader is assumed to know every total these counts add up to: a group's adverse
     decisions (its fn + tn, or a count over its share) and each feature's count over
     everyone (the same sum over the groups of every attribute). Counts the audit already
-    suppressed (null) are hidden; counts not on the card are treated as known, which can
-    only hide more, never less.
+    suppressed (null, so from 1 to the audit's minimum) are hidden as small counts, with 0
+    as their stand-in value; counts not on the card are treated as known, which can only
+    hide more, never less.
     """
     by_feature: dict[str, list[_XKey]] = {}
     for attrs, rows in _reason_frequency_groups(result):
@@ -1885,7 +2084,7 @@ def _driver_counts(
             key: _XKey = ("x", k, str(r["feature"]))
             values[key] = 0 if r.get("count") is None else int(r["count"])
             if r.get("count") is None:
-                also_hide.append(key)
+                small.append(key)
             parts.append(key)
             by_feature.setdefault(str(r["feature"]), []).append(key)
         values[("x", k, "all")] = max(min_cell, sum(values[p] for p in parts))
@@ -2088,9 +2287,15 @@ def _drivers(result: AuditResult, show: _Shower, min_cell: int) -> Drivers | Non
         reasons_note = (
             f"Adverse decisions (the person is {adverse}) in the whole data, not the sample: "
             f"{how}. The {_TOP_REASONS} most frequent reasons of each group, with their count "
-            f"and share of the group's adverse decisions; counts from 1 to {min_cell - 1} "
-            f"(and counts that would reveal them) are shown as {SUPPRESSED}. The reason of each "
-            "person is in a restricted file, not in this card."
+            f"and share of the group's adverse decisions; counts from 1 to {min_cell - 1} are "
+            f"shown as {small_mark(min_cell)}"
+            + (
+                f" (counts the audit itself withheld as {small_mark(_AUDIT_REASON_MIN)})"
+                if min_cell < _AUDIT_REASON_MIN
+                else ""
+            )
+            + f", and counts that would reveal them as {SUPPRESSED}. The reason of each person "
+            "is in a restricted file, not in this card."
         )
     else:
         reasons_note = (
