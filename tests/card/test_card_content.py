@@ -56,6 +56,8 @@ def test_sections_in_order(example: str) -> None:
         "metrics",
         "disparities",
         "explanations",
+        "redress",
+        "mitigation",
         "limitations",
         "provenance",
         "crosswalk",
@@ -69,8 +71,11 @@ def test_sections_in_order(example: str) -> None:
             "## 2. Verdicts",
             "## 3. Model details",
             "## 4. Data",
-            "## 9. Limitations",
-            "## 10. Provenance",
+            "## 8. Explanations",
+            "## 9. Redress",
+            "## 10. Mitigation",
+            "## 11. Limitations",
+            "## 12. Provenance",
             "Regulatory crosswalk",
         )
     ]

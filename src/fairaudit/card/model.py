@@ -10,6 +10,7 @@ would let a reader recover it from a total by subtraction (see :func:`suppress`)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
@@ -467,6 +468,120 @@ class Explanations(_Model):
     not_computed: list[str]
 
 
+class RedressReasonRow(_Model):
+    reason: str
+    wrongly: Shown = Field(description="The group's wrongly harmed people this step decided.")
+    share: float | None = Field(description="Their share of the group's wrongly harmed.")
+
+
+class RedressChannel(_Model):
+    """An appeal or grievance route (from the spec's ``recommend.channels``)."""
+
+    name: str
+    how: str
+    deadline: str | None
+
+
+class RedressRow(_Model):
+    """One group a gate failed for: the people to put right."""
+
+    group: str
+    attributes: dict[str, str]
+    gates_failed: list[str]
+    metric: str
+    metric_name: str
+    harmed: Shown = Field(
+        description="People wrongly excluded (assistive) or wrongly flagged (punitive) in the "
+        "audit data: a count."
+    )
+    harmed_estimate: int | None = Field(
+        description="The same in the population, estimated from the weights (whole people); "
+        "null when the audit is unweighted or the count is hidden."
+    )
+    rate: float | None = Field(description="The group's harm rate (null: withheld).")
+    reference: str
+    reference_rate: float | None
+    excess: int | None = Field(
+        description="People harmed beyond what the reference group's rate would give, whole "
+        "people (an estimate; null when withheld)."
+    )
+    excess_ci: tuple[int, int] | None = Field(
+        description="Its confidence interval (the difference's Newcombe interval, scaled)."
+    )
+    value_at_stake: int | None = Field(
+        description="harmed (or its estimate) x the spec's benefit amount, whole units."
+    )
+    value_unit: str | None = Field(description="The unit of value_at_stake.")
+    benefit: str | None = Field(description="The benefit one person loses, with its unit.")
+    reasons: list[RedressReasonRow] = Field(description="What decided most of their cases.")
+    rereview: Shown | None = Field(
+        description="People of the group on the re-review list (null: no list was made)."
+    )
+    sentence: str
+
+
+class RedressSection(_Model):
+    """Redress: who to re-review, how many, what is at stake and where people can appeal."""
+
+    computed: bool
+    harm: str | None = Field(description="'wrongly excluded' or 'wrongly flagged'.")
+    what: list[str] = Field(description="What the numbers are, in plain language.")
+    groups: list[RedressRow]
+    rereview_total: Shown | None = Field(
+        description="People on the re-review list (null: no list was made)."
+    )
+    rereview_rule: str | None
+    rereview_artifact: str | None = Field(
+        description="The restricted file holding the list (row level, never in the card)."
+    )
+    rereview_note: str
+    channels: list[RedressChannel]
+    channels_note: str
+    not_computed: str | None = Field(description="Why redress is missing and how to get it.")
+
+
+class OptionRow(_Model):
+    """One mitigation option, simulated by re-running the audit with it."""
+
+    name: str
+    kind: Literal["current", "threshold", "rules", "data"]
+    kind_name: str
+    description: str
+    recommended: bool
+    passes: bool = Field(description="No check fails.")
+    failed: int = Field(description="Failed checks.")
+    insufficient: int = Field(description="Checks without a verdict (insufficient evidence).")
+    failed_groups: list[str]
+    overall_error: float | None = Field(description="1 - accuracy over everyone audited.")
+    harm: dict[str, float | None] = Field(
+        description="Group -> its headline harm rate under the option (null: withheld)."
+    )
+    newly_covered_eligible: int = Field(
+        description="Change in truly eligible (punitive: truly positive) people selected, "
+        "against the present model."
+    )
+    newly_covered_ineligible: int = Field(
+        description="Change in the others selected, against the present model."
+    )
+    cost: int | None = Field(description="Change in cost against the present model.")
+    cost_unit: str
+
+
+class MitigationSection(_Model):
+    """The trade-off of every simulated option, and the one recommended (if any)."""
+
+    computed: bool
+    harm_metric: str | None
+    harm_name: str | None
+    groups: list[str] = Field(description="The groups failing now: the harm columns.")
+    options: list[OptionRow] = Field(description="The present model first.")
+    recommended: str | None = Field(description="The passing option of least cost, if any.")
+    conclusion: str | None
+    cost_definition: str | None
+    what: list[str] = Field(description="How the options were simulated and read.")
+    not_computed: str | None = Field(description="Why mitigation is missing and how to get it.")
+
+
 class ProvenanceSection(_Model):
     results_schema: str
     results_sha256: str = Field(
@@ -527,6 +642,8 @@ class Card(_Model):
     )
     disparities: list[DisparityTable]
     explanations: Explanations
+    redress: RedressSection
+    mitigation: MitigationSection
     limitations: list[str]
     provenance: ProvenanceSection
     crosswalk: list[CrosswalkRow]
@@ -546,6 +663,8 @@ SECTIONS: dict[str, str] = {
     "metrics": "Metrics by group",
     "disparities": "Disparities and tests",
     "explanations": "Explanations",
+    "redress": "Redress",
+    "mitigation": "Mitigation",
     "limitations": "Limitations",
     "provenance": "Provenance",
     "crosswalk": "Regulatory crosswalk",
@@ -1118,6 +1237,7 @@ def build_card(
     small: list[Any] = []
     _explanation_counts(result, values, relations, also_hide, min_cell)
     _driver_counts(result, values, relations, small, min_cell)
+    _redress_counts(result, values, relations)
     # The same people counted in two blocks (e.g. a group's fn and its wrongly excluded in
     # the reasons block) must be hidden together, or one block reveals the other's cell.
     for key in list(values):
@@ -1162,7 +1282,9 @@ def build_card(
 
     head = _canon(result.headline_metric)
     gates = _gates(result, spec, blocked)
-    summary = _summary(result, spec, gates, show, blocked, head)
+    redress = _redress(result, show, blocked)
+    mitigation = _mitigation(result, blocked, min_cell)
+    summary = _summary(result, spec, gates, show, blocked, head, redress, mitigation)
     return Card(
         name=result.name,
         status=result.status,
@@ -1185,6 +1307,8 @@ def build_card(
         regression=_regression(result, withheld, min_cell),
         disparities=_disparity_tables(result, spec, blocked, head),
         explanations=_explanations(result, show, min_cell),
+        redress=redress,
+        mitigation=mitigation,
         limitations=_limitations(result, spec, withheld, min_cell),
         provenance=ProvenanceSection(
             results_schema=result.schema_,
@@ -1416,6 +1540,8 @@ def _summary(
     show: _Shower,
     blocked: Any,
     head: str,
+    redress: RedressSection,
+    mitigation: MitigationSection,
 ) -> Summary:
     cell, unit = _harm_cell(result, head)
     hname = metric_name(head, result.intervention)
@@ -1511,12 +1637,23 @@ def _summary(
             "are treated fairly."
         )
     do = []
-    if n_fail:
+    if n_fail and redress.groups:
+        do.append(
+            "Do not rely on the model's decisions for the groups that fail as it stands: "
+            "find and correct the cause of their higher error before the model is used (again)."
+        )
+        do += _what_to_do(result, redress, mitigation)
+    elif n_fail:
         do.append(
             "Do not rely on the model's decisions for the groups that fail as it stands: "
             "find and correct the cause of their higher error before the model is used "
             "(again), and re-examine the decisions already made about the people counted above."
         )
+        if not redress.computed:
+            do.append(
+                "For concrete steps — who to re-review, through which appeal route, and which "
+                f"change to the model would fix this — {_HOW_TO_RECOMMEND}."
+            )
     if n_ins:
         do.append(
             "Gather more evidence (more data, or a longer audit period) for the groups "
@@ -1534,6 +1671,90 @@ def _summary(
         how_sure=sure,
         what_should_happen=do,
     )
+
+
+def _what_to_do(
+    result: AuditResult, redress: RedressSection, mitigation: MitigationSection
+) -> list[str]:
+    """What should happen, from the redress and mitigation sections, in plain words."""
+    assistive = result.intervention == "assistive"
+    wrong = "wrongly excluded" if assistive else "wrongly flagged"
+    out = []
+    if redress.rereview_total is not None:
+        where = (
+            f"the list itself is in the restricted file {redress.rereview_artifact}, not in "
+            "this card"
+            if redress.rereview_artifact
+            else "the list is written to a restricted file when the audit runs with an output "
+            "folder"
+        )
+        parts = [
+            f"{plain_label(g.attributes)}: {_count_words(g.rereview)}"
+            if g.rereview is not None
+            else plain_label(g.attributes)
+            for g in redress.groups
+        ]
+        out.append(
+            f"Re-review the decisions about the {_count_words(redress.rereview_total)} people "
+            f"on the re-review list ({where}), starting with the people {wrong}. By group: "
+            + "; ".join(parts)
+            + "."
+        )
+    else:
+        parts = [f"{plain_label(g.attributes)}: {_count_words(g.harmed)}" for g in redress.groups]
+        out.append(
+            f"Re-review the decisions about the people {wrong} in the groups that fail: "
+            + "; ".join(parts)
+            + "."
+        )
+    if redress.channels:
+        routes = [
+            f"{c.name} ({c.how}" + (f"; deadline: {c.deadline}" if c.deadline else "") + ")"
+            for c in redress.channels
+        ]
+        out.append(
+            "Tell the people concerned how to challenge their decision: "
+            + " or ".join(routes)
+            + "."
+        )
+    else:
+        out.append(
+            "Name an appeal route the people concerned can use and tell them of it (the audit "
+            "spec names none)."
+        )
+    if not mitigation.computed:
+        out.append(
+            "Find a change that fixes this: no change to the model was simulated (see the "
+            "mitigation section)."
+        )
+        return out
+    tried = [o for o in mitigation.options if o.kind != "current"]
+    present = next((o for o in mitigation.options if o.kind == "current"), None)
+    best = next((o for o in tried if o.recommended), None)
+    if best is not None:
+        passing = sum(o.passes for o in tried)
+        cost = "" if best.cost is None else f" (cost: {best.cost:+,} {best.cost_unit})"
+        out.append(
+            f"Adopt the change “{best.name}”: {best.description[:1].lower()}"
+            f"{best.description[1:].rstrip('.')}. Simulated on the audit data, it passes every "
+            f"check; of the {passing} simulated change{'s' if passing != 1 else ''} that do, "
+            f"it costs least{cost}."
+        )
+    elif tried:
+        closest = min(tried, key=lambda o: (o.failed, o.cost if o.cost is not None else 0))
+        now = f" (now {present.failed})" if present is not None else ""
+        out.append(
+            f"No simulated change fixes this: none of the {len(tried)} changes tried passes "
+            f"every check. The closest, “{closest.name}”, still leaves {closest.failed} "
+            f"check{'s' if closest.failed != 1 else ''} failing{now}. The cause needs a change "
+            "beyond these options — the redress section shows what decided the wrong decisions."
+        )
+    else:
+        out.append(
+            "No change to the model could be simulated from this model or the spec: find the "
+            "cause of the failures another way (the redress section shows what decided them)."
+        )
+    return out
 
 
 def _model_details(result: AuditResult, spec: AuditSpec | None, head: str) -> ModelDetails:
@@ -2327,6 +2548,419 @@ def _drivers(result: AuditResult, show: _Shower, min_cell: int) -> Drivers | Non
     )
 
 
+# --------------------------------------------------------------------------- recommendations
+
+#: the harm metric of the recommendations -> the confusion count holding the harmed
+_HARM_CELL = {"false_negative_rate": "fn", "false_positive_rate": "fp"}
+_KIND_NAMES = {
+    "current": "the model as audited",
+    "threshold": "one threshold for everyone",
+    "rules": "rules change",
+    "data": "data correction",
+}
+_PER_RECIPIENT = re.compile(
+    r"\s+per\s+(?:family|families|person|people|household|households|beneficiary|"
+    r"beneficiaries|recipient|recipients|child|children|case|cases)\b",
+    re.IGNORECASE,
+)
+_HOW_TO_RECOMMEND = (
+    "add a `recommend:` block to the audit spec (for example `recommend: {benefit: {amount: "
+    "45000, unit: KZT per family per month}, channels: [{name: Contact centre, how: phone "
+    "1414, deadline: within 30 days}]}`) and run the audit again"
+)
+
+
+def _total_unit(unit: str) -> str:
+    """The unit of a per-person amount summed over people: ``KZT per family per month`` ->
+    ``KZT per month``; an amount with no 'per person' in its unit is per person already."""
+    return _PER_RECIPIENT.sub("", unit, count=1)
+
+
+def _difference(
+    values: dict[Any, int], relations: list[tuple[Any, list[Any]]], a: Any, b: Any, key: Any
+) -> None:
+    """Register ``|a - b|`` (never published, but a reader can subtract) with its relation."""
+    hi, lo = (a, b) if values[a] >= values[b] else (b, a)
+    values[key] = values[hi] - values[lo]
+    relations.append((hi, [lo, key]))
+
+
+def _redress_counts(
+    result: AuditResult, values: dict[Any, int], relations: list[tuple[Any, list[Any]]]
+) -> None:
+    """Register the redress counts (``("rd", ...)``) for suppression.
+
+    A group's wrongly harmed are its fn (fp) and the counts of what decided them are the
+    reasons block's: each is tied to its twin, so both are hidden together. The re-review
+    list counts come with every difference a reader can take: list minus wrongly harmed
+    (the other people listed), the list's total minus each group's (or the total as the
+    sum of the groups' when they do not overlap), and a group minus a group nested in it
+    (e.g. single parents minus single parents aged 30-62).
+    """
+    rec = result.recommendations
+    red = rec.redress if rec is not None else None
+    if red is None:
+        return
+    listed = red.rereview_total > 0 or red.rereview_artifact is not None
+    on_list: dict[Any, Any] = {}
+    for rg in red.groups:
+        k = _key(rg.attributes)
+        harmed = ("rd", k, "harmed")
+        values[harmed] = rg.wrongly
+        twin = ("g", k, _HARM_CELL.get(rg.metric, "fn"))
+        if values.get(twin) == rg.wrongly:
+            relations.append((twin, [harmed]))
+        for r in rg.reasons:
+            key = ("rd", k, "reason", r.reason)
+            values[key] = r.wrongly
+            same = ("r", k, r.reason, "wrongly")
+            if values.get(same) == r.wrongly:
+                relations.append((same, [key]))
+        if listed:
+            on_list[k] = ("rd", k, "rereview")
+            values[on_list[k]] = rg.rereview
+            _difference(values, relations, on_list[k], harmed, ("rd", k, "rereview-harmed"))
+    if not listed:
+        return
+    total = ("rd", (), "rereview")
+    values[total] = red.rereview_total
+    parts = list(on_list.values())
+    if parts and sum(values[p] for p in parts) == red.rereview_total:
+        relations.append((total, parts))
+    else:
+        for k, key in on_list.items():
+            _difference(values, relations, total, key, ("rd", k, "rereview-others"))
+    for ka, a in on_list.items():
+        for kb, b in on_list.items():
+            if set(ka) < set(kb):
+                _difference(values, relations, a, b, ("rd", ka, kb, "rereview-nested"))
+
+
+def _count_words(x: Shown) -> str:
+    """A published count in a sentence: ``1,614``, ``fewer than 10``, or ``not shown``."""
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x == SUPPRESSED:
+        return "not shown"
+    return f"fewer than {x[1:]}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+_HIDDEN_NUMBER = "their number is not shown, as it would reveal a small count"
+
+
+def _listing(parts: Sequence[str]) -> str:
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def _redress_sentence(
+    row: RedressRow, assistive: bool, conf: str, reference: dict[str, str], phrase: str
+) -> str:
+    name = plain_label(row.attributes)
+    ref = plain_label(reference) if reference else "its reference group"
+    who = "eligible people" if assistive else "people"
+    did = (
+        "were wrongly excluded (not selected although eligible)"
+        if assistive
+        else "were wrongly flagged (flagged although they should not have been)"
+    )
+    if row.harmed == SUPPRESSED:
+        text = f"{name}: {who} {did} in the audit data ({_HIDDEN_NUMBER})"
+    else:
+        text = f"{name}: {_count_words(row.harmed)} {who} {did} in the audit data"
+    if row.harmed_estimate is not None:
+        text += f" — about {row.harmed_estimate:,} in the population (weighted estimate)"
+    if row.rate is None:
+        text += (
+            "; its rates, and how many are beyond the rate of "
+            f"{ref}, are not shown because a count in it or in {ref} is small."
+        )
+    else:
+        text += f"; {_pct(row.rate)} {phrase}, against {_pct(row.reference_rate)} in {ref}."
+        if row.excess is not None and row.excess > 0:
+            ci = (
+                f" ({conf} interval {row.excess_ci[0]:,} to {row.excess_ci[1]:,})"
+                if row.excess_ci is not None
+                else ""
+            )
+            text += (
+                f" About {_people(row.excess)}{ci} were "
+                f"{'excluded' if assistive else 'flagged'} beyond what the rate of {ref} "
+                "would give."
+            )
+        elif row.excess is not None:
+            text += f" That is not more than the rate of {ref} would give."
+    if row.value_at_stake is not None:
+        text += f" {row.value_at_stake:,} {row.value_unit} is at stake" + (
+            f" ({row.benefit} for each of them)." if row.benefit else "."
+        )
+    if row.reasons:
+        parts = [
+            f"{r.reason.replace('_', ' ')} ({_count_words(r.wrongly)}"
+            + (f", {_pct(r.share)}" if r.share is not None else "")
+            + ")"
+            for r in row.reasons
+        ]
+        text += f" Most of their cases were decided by {_listing(parts)}."
+    if row.rereview == SUPPRESSED:
+        text += f" Some people of this group may be on the re-review list ({_HIDDEN_NUMBER})."
+    elif row.rereview is not None:
+        text += f" {_cap(_count_words(row.rereview))} people of this group are on the "
+        text += "re-review list."
+    return text
+
+
+def _redress(result: AuditResult, show: _Shower, blocked: Any) -> RedressSection:
+    rec = result.recommendations
+    red = rec.redress if rec is not None else None
+    if red is None:
+        return RedressSection(
+            computed=False,
+            harm=None,
+            what=[],
+            groups=[],
+            rereview_total=None,
+            rereview_rule=None,
+            rereview_artifact=None,
+            rereview_note="",
+            channels=[],
+            channels_note="",
+            not_computed=(
+                "Redress: not computed — who to re-review, how many people, the value at stake "
+                f"and the appeal routes are worked out when the audit recommends: "
+                f"{_HOW_TO_RECOMMEND}. The re-review list is then written to a restricted file "
+                "(restricted/rereview.parquet), never to the card."
+            ),
+        )
+    assistive = result.intervention == "assistive"
+    conf = f"{100 * result.confidence:g}%"
+    listed = red.rereview_total > 0 or red.rereview_artifact is not None
+    rows = []
+    for rg in red.groups:
+        k = _key(rg.attributes)
+        harmed = show(("rd", k, "harmed"))
+        counted = isinstance(harmed, int)
+        hide = blocked(rg.attributes)
+        excess = excess_ci = None
+        if not hide and rg.excess is not None:
+            excess = round(rg.excess)
+            if rg.excess_ci is not None:
+                excess_ci = (round(rg.excess_ci[0]), round(rg.excess_ci[1]))
+        value = unit = benefit = None
+        if rg.value_at_stake is not None and rg.value_unit and counted:
+            value, unit = round(rg.value_at_stake), _total_unit(rg.value_unit)
+            people = rg.wrongly_weighted if rg.wrongly_weighted is not None else rg.wrongly
+            if people:  # value = people x the benefit of one person
+                benefit = f"{rg.value_at_stake / people:,.10g} {rg.value_unit}"
+        reasons = []
+        for r in rg.reasons:
+            c = show(("rd", k, "reason", r.reason))
+            reasons.append(
+                RedressReasonRow(
+                    reason=r.reason,
+                    wrongly=c,
+                    share=None if isinstance(c, str) or not counted else _r(r.share),
+                )
+            )
+        row = RedressRow(
+            group=group_label(rg.attributes),
+            attributes=rg.attributes,
+            gates_failed=rg.checks,
+            metric=rg.metric,
+            metric_name=metric_name(rg.metric, result.intervention),
+            harmed=harmed,
+            harmed_estimate=round(rg.wrongly_weighted)
+            if rg.wrongly_weighted is not None and counted
+            else None,
+            rate=None if hide else _r(rg.rate),
+            reference=group_label(rg.reference) if rg.reference else NOT_STATED,
+            reference_rate=None if hide else _r(rg.reference_rate),
+            excess=excess,
+            excess_ci=excess_ci,
+            value_at_stake=value,
+            value_unit=unit,
+            benefit=benefit,
+            reasons=reasons,
+            rereview=show(("rd", k, "rereview")) if listed else None,
+            sentence="",
+        )
+        row.sentence = _redress_sentence(
+            row, assistive, conf, rg.reference, _harm_phrase(result, rg.metric)
+        )
+        rows.append(row)
+    harm_words = red.harm
+    what = [
+        (
+            f"For every group a check failed for: the people {harm_words} in the audit data "
+            "(a count), and how many of them are beyond what the reference group's rate would "
+            "give (the difference of the two rates times the group's "
+            + ("eligible people" if assistive else "people who should not be flagged")
+            + f", with the {conf} interval of the difference scaled the same way: an estimate, "
+            "shown in whole people)."
+        ),
+    ]
+    if result.weighted:
+        what.append(
+            "The audit is weighted: population numbers are estimates from the weights, rounded "
+            "to whole people, and are not shown where the count in the data they come from is "
+            "hidden."
+        )
+    if any(r.value_at_stake is not None for r in red.groups):
+        what.append(
+            "Value at stake: the people harmed times the benefit one person loses (the spec's "
+            "`recommend.benefit`), not shown where that count is hidden (it would give it back)."
+        )
+    what.append(
+        "Counts from 1 to the card's smallest count are hidden like every other count on this "
+        "card (see the marks at the top); estimates are not counts of people in the data, but "
+        "they are withheld wherever the count or rates they come from are."
+    )
+    if not rows:
+        what = ["No group failed a check: there is nobody to re-review because of this audit."]
+    total = show(("rd", (), "rereview")) if listed else None
+    if red.rereview_artifact is not None:
+        note = (
+            f"{_cap(_count_words(total)) if total is not None else 'No'} people are on the "
+            f"re-review list. {red.rereview_rule} The list names people (row level), so it is "
+            f"in the restricted file {red.rereview_artifact}, kept by the audit's owner and "
+            "never published; this card never lists anyone."
+        )
+    elif listed:
+        note = (
+            f"{_cap(_count_words(total)) if total is not None else 'No'} people would be on the "
+            f"re-review list ({red.rereview_rule}), but it was not written in this run: it is "
+            "written to the restricted file restricted/rereview.parquet when the audit runs "
+            "with an output folder (fairaudit check)."
+        )
+    elif rows:
+        note = (
+            "No re-review list was made in this run: it is written to the restricted file "
+            "restricted/rereview.parquet when the audit runs with an output folder (fairaudit "
+            "check)."
+        )
+    else:
+        note = "Nobody is on a re-review list."
+    channels = [RedressChannel(name=c.name, how=c.how, deadline=c.deadline) for c in red.channels]
+    if channels:
+        channels_note = (
+            "People can challenge a decision through these routes; the people on the re-review "
+            "list should be told of them."
+        )
+    else:
+        channels_note = (
+            "The spec names no appeal or grievance route: add `recommend.channels` (name, how "
+            "to reach it, deadline) so the card can tell people where to turn."
+        )
+    return RedressSection(
+        computed=True,
+        harm=harm_words,
+        what=what,
+        groups=rows,
+        rereview_total=total,
+        rereview_rule=red.rereview_rule,
+        rereview_artifact=red.rereview_artifact,
+        rereview_note=note,
+        channels=channels,
+        channels_note=channels_note,
+        not_computed=None,
+    )
+
+
+def _mitigation(result: AuditResult, blocked: Any, min_cell: int) -> MitigationSection:
+    rec = result.recommendations
+    mit = rec.mitigation if rec is not None else None
+    if mit is None:
+        how = (
+            "the spec's `recommend.simulate` is false: set it to true (the default)"
+            if rec is not None
+            else _HOW_TO_RECOMMEND
+        )
+        return MitigationSection(
+            computed=False,
+            harm_metric=None,
+            harm_name=None,
+            groups=[],
+            options=[],
+            recommended=None,
+            conclusion=None,
+            cost_definition=None,
+            what=[],
+            not_computed=(
+                "Mitigation: not computed — no change to the model was simulated. To compare "
+                "options (one threshold for everyone, the spec's rules changes, removing "
+                "outreach steps, correcting data defects), each re-run on the audit data with "
+                f"its checks, overall error, harm and cost: {how}."
+            ),
+        )
+    metric = mit.harm_metric
+    cell = _HARM_CELL.get(metric, "fn")
+    by_label = {group_label(g.attributes): g for g in result.groups}
+    labels = list(mit.options[0].harm) if mit.options else []
+
+    def denominator(g: GroupResult) -> int:
+        c = g.counts
+        return c.tp + c.fn if cell == "fn" else c.fp + c.tn
+
+    def harm(label: str, value: float | None) -> float | None:
+        g = by_label.get(label)
+        if value is None or g is None or blocked(g.attributes):
+            return None
+        # the rate times the group's (unchanged) denominator is the option's count
+        return None if _small_share(value, denominator(g), min_cell) else _r(value)
+
+    options = [
+        OptionRow(
+            name=o.name,
+            kind=o.kind,
+            kind_name=_KIND_NAMES[o.kind],
+            description=_sentence(o.description),
+            recommended=o.name == mit.recommended,
+            passes=o.passes,
+            failed=o.failed,
+            insufficient=o.insufficient,
+            failed_groups=o.failed_groups,
+            overall_error=_r(o.overall_error),
+            harm={label: harm(label, o.harm.get(label)) for label in labels},
+            newly_covered_eligible=round(o.newly_covered_eligible),
+            newly_covered_ineligible=round(o.newly_covered_ineligible),
+            cost=None if o.cost is None else round(o.cost),
+            cost_unit=o.cost_unit,
+        )
+        for o in mit.options
+    ]
+    hname = metric_name(metric, result.intervention)
+    covered = "eligible" if result.intervention == "assistive" else "truly positive"
+    what = [
+        "Each option was simulated by running the whole audit again on the same data with the "
+        "change applied — the same counting, statistics and checks — so its numbers are what "
+        "the audit would report for the changed model on this data. They are not a forecast "
+        "of how people, staff or the registry would respond to the change.",
+        f"Columns: whether every check passes; the failed checks (and those without a verdict); "
+        f"the overall error (the share of all audited decisions that are wrong: 1 − accuracy); "
+        f"the {hname} of each group that fails now; the change in {covered} people and in "
+        f"other people selected, against the present model"
+        + (" (population estimates from the weights)" if result.weighted else "")
+        + f"; and the cost: {mit.cost_definition}.",
+        f"– in a group's column: not shown, because the group (or its reference) has a small "
+        f"count, or the rate would reveal a count from 1 to {min_cell - 1}.",
+    ]
+    return MitigationSection(
+        computed=True,
+        harm_metric=metric,
+        harm_name=hname,
+        groups=labels,
+        options=options,
+        recommended=mit.recommended,
+        conclusion=_sentence(mit.conclusion),
+        cost_definition=mit.cost_definition,
+        what=what,
+        not_computed=None,
+    )
+
+
 _MEASURES = {
     "roc_auc": "ROC AUC",
     "normalized_mutual_information": "normalised mutual information",
@@ -2385,6 +3019,14 @@ def _limitations(
         "groups, and harms outside the decision audited (e.g. how people are treated after "
         "it), are not measured."
     )
+    rec = result.recommendations
+    if rec is not None and (rec.redress is not None or rec.mitigation is not None):
+        out.append(
+            "Redress and mitigation take the audit's label as the truth: who was wrongly "
+            f"{'excluded' if result.intervention == 'assistive' else 'flagged'} and what a "
+            "change would fix are only as right as that label. A simulated change is the "
+            "model re-run on this data, not a forecast of what happens when it is adopted."
+        )
     if spec is None:
         out.append(
             "The audit spec was not given: whether the data is real or synthetic is not stated."
@@ -2438,15 +3080,22 @@ def _crosswalk() -> list[CrosswalkRow]:
         ),
         (
             "Model Cards (Mitchell et al. 2019)",
-            "Ethical considerations",
-            ["summary", "explanations"],
-            "likely proxies of protected attributes, for legal and ethical review",
+            "Ethical considerations: risks and harms",
+            ["summary", "explanations", "redress"],
+            "likely proxies of protected attributes, for legal and ethical review; the people "
+            "harmed in each failing group and the value at stake",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Ethical considerations: mitigations",
+            ["mitigation"],
+            "every simulated change with its effect on the checks, errors and cost",
         ),
         (
             "Model Cards (Mitchell et al. 2019)",
             "Caveats and recommendations",
-            ["limitations", "summary"],
-            "",
+            ["limitations", "summary", "redress", "mitigation"],
+            "what should happen: who to re-review, the appeal routes, the change to adopt",
         ),
         (
             "EU AI Act, Annex IV §2(g)",
@@ -2480,6 +3129,27 @@ def _crosswalk() -> list[CrosswalkRow]:
         ),
         ("EU AI Act, Annex IV §3", "Specifications on input data", ["data"], ""),
         (
+            "EU AI Act, Annex IV §5",
+            "Risk management system (Article 9): risk management measures",
+            ["mitigation"],
+            "options simulated on the audit data with their effect and cost; not the "
+            "provider's whole risk management system",
+        ),
+        (
+            "EU AI Act, Art. 27 fundamental rights impact assessment",
+            "(d) Specific risks of harm to the persons or groups likely to be affected",
+            ["summary", "gates", "redress"],
+            "who is harmed and how many people, with intervals",
+        ),
+        (
+            "EU AI Act, Art. 27 fundamental rights impact assessment",
+            "(f) Measures to be taken when the risks materialise, including internal "
+            "governance and complaint mechanisms",
+            ["redress", "mitigation"],
+            "re-review of the people harmed (the list is restricted), the complaint and appeal "
+            "routes, and the simulated changes",
+        ),
+        (
             "NYC Local Law 144 bias-audit summary",
             "Source and explanation of the data used",
             ["data"],
@@ -2504,6 +3174,12 @@ def _crosswalk() -> list[CrosswalkRow]:
             "the card's date; the tool's distribution date is not stated",
         ),
         (
+            "NYC Local Law 144 notice to candidates",
+            "How to request an alternative selection process or accommodation",
+            ["redress"],
+            "LL144 covers hiring; the analogue for a public service is the appeal routes",
+        ),
+        (
             "Canada, Directive on Automated Decision-Making",
             "Quality assurance: testing for unintended data biases that may unfairly affect "
             "outcomes",
@@ -2522,6 +3198,17 @@ def _crosswalk() -> list[CrosswalkRow]:
             ["summary", "explanations"],
             "",
         ),
-        ("Canada, Directive on Automated Decision-Making", "Recourse", [], "not part of this card"),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Algorithmic Impact Assessment: measures that mitigate the risks found",
+            ["mitigation"],
+            "simulated changes and the one recommended, or that none fixes the failures",
+        ),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Recourse: options for clients to challenge the decision",
+            ["redress"],
+            "the appeal and grievance routes the spec names, and how many people to re-review",
+        ),
     ]
     return [CrosswalkRow(framework=f, item=i, sections=s, note=n) for f, i, s, n in rows]
