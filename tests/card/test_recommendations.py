@@ -444,3 +444,41 @@ def test_crosswalk_points_recourse_and_measures_to_the_new_sections() -> None:
     assert any("mitigation" in s for (f, _), s in rows.items() if f.startswith("Model Cards"))
     assert all(s in SECTIONS for sections in rows.values() for s in sections)
     assert not any(s == [] and "Recourse" in i for (_, i), s in rows.items())
+
+
+def test_weighted_redress_shows_population_estimates() -> None:
+    doc = json.loads(example_result(DFC).to_json())
+    doc["weighted"] = True
+    group = doc["recommendations"]["redress"]["groups"][0]
+    group["wrongly_weighted"] = 12345.6
+    group["value_at_stake"] = 12345.6 * 45000
+    card = build_card(AuditResult.model_validate(doc), example_spec(DFC), date=DATE)
+    row = card.redress.groups[0]
+    assert row.harmed == group["wrongly"] and row.harmed_estimate == 12346
+    assert "about 12,346 in the population (weighted estimate)" in row.sentence
+    assert row.value_at_stake == round(12345.6 * 45000)
+    assert row.benefit == "45,000 KZT per family per month (illustrative)"
+    assert any("population numbers are estimates" in line for line in card.redress.what)
+    assert card.redress.groups[1].harmed_estimate is None  # not given for that group
+
+
+def test_punitive_redress_speaks_of_people_wrongly_flagged() -> None:
+    a1, a1b1 = _key({"a": "a1"}), _key({"a": "a1", "b": "b1"})
+    doc = json.loads(_small_result(30, {a1: 60, a1b1: 45}, 60).to_json())
+    doc["intervention"] = "punitive"
+    doc["headline_metric"] = "false_positive_rate"
+    red = doc["recommendations"]["redress"]
+    red["harm"] = "wrongly flagged"
+    groups = {_key(g["attributes"]): g for g in doc["groups"]}
+    for g in red["groups"]:
+        fp = groups[_key(g["attributes"])]["counts"]["fp"]
+        g.update(metric="false_positive_rate", wrongly=fp, value_at_stake=None, reasons=[])
+        g["value_unit"] = None
+    card = build_card(AuditResult.model_validate(doc), min_cell=10)
+    row = {_key(r.attributes): r for r in card.redress.groups}[a1]
+    fp_a1 = groups[a1]["counts"]["fp"]
+    assert row.harmed == fp_a1 == 41
+    assert row.sentence.startswith(
+        "a1 (a): 41 people were wrongly flagged (flagged although they should not have been)"
+    )
+    assert "wrongly flagged" in " ".join(card.summary.what_should_happen)

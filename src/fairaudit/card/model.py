@@ -1694,11 +1694,15 @@ def _what_to_do(
             else plain_label(g.attributes)
             for g in redress.groups
         ]
+        total = redress.rereview_total
+        listed = (
+            f"the {total:,} people on the re-review list"
+            if isinstance(total, int)
+            else f"the people on the re-review list ({_count_words(total)})"
+        )
         out.append(
-            f"Re-review the decisions about the {_count_words(redress.rereview_total)} people "
-            f"on the re-review list ({where}), starting with the people {wrong}. By group: "
-            + "; ".join(parts)
-            + "."
+            f"Re-review the decisions about {listed} ({where}), starting with the people "
+            f"{wrong}. By group: " + "; ".join(parts) + "."
         )
     else:
         parts = [f"{plain_label(g.attributes)}: {_count_words(g.harmed)}" for g in redress.groups]
