@@ -59,11 +59,14 @@ def test_browser_builds_the_document(tmp_path: Path, card_file: Path) -> None:
         "metrics",
         "disparities",
         "explanations",
+        "redress",
+        "mitigation",
         "limitations",
         "provenance",
         "crosswalk",
     ):
         assert f'<section id="{section}"' in dom
+    assert "Redress: not computed" in dom and "Mitigation: not computed" in dom
     assert dom.count('<svg role="img"') == 1
     assert '<title id="chart-1-t">' in dom
 
@@ -94,4 +97,26 @@ def test_browser_sees_the_explanation_charts(tmp_path: Path) -> None:
         assert f'<title id="{chart_id}-t">' in dom and f'<desc id="{chart_id}-d">' in dom
     png = tmp_path / "dfc.png"
     _run(tmp_path, "--window-size=390,1200", f"--screenshot={png}", path.as_uri())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_browser_sees_redress_and_mitigation(tmp_path: Path) -> None:
+    card = example_card("digital_family_card")
+    path = tmp_path / "dfc.html"
+    path.write_text(render_html(card), encoding="utf-8")
+    dom = _run(tmp_path, "--dump-dom", path.as_uri()).stdout
+    redress = dom[dom.index('<section id="redress"') : dom.index('<section id="mitigation"')]
+    assert '<h2 id="redress-h">9. Redress</h2>' in redress
+    assert "<caption>People wrongly excluded, by group that fails a check</caption>" in redress
+    assert redress.count('<tr><th scope="row">') >= len(card.redress.groups)
+    assert "<caption>Appeal and grievance routes</caption>" in redress
+    assert "restricted/rereview.parquet" in redress
+    mitigation = dom[dom.index('<section id="mitigation"') : dom.index('<section id="limitations"')]
+    assert '<table class="options">' in mitigation
+    rows = mitigation.split('<table class="options">')[1].split("</table>")[0]
+    assert rows.count("<tr") == len(card.mitigation.options) + 1  # with the header row
+    assert '<title id="chart-mitigation-t">' in mitigation
+    assert '<desc id="chart-mitigation-d">' in mitigation
+    png = tmp_path / "mitigation.png"
+    _run(tmp_path, "--window-size=390,1200", f"--screenshot={png}", path.as_uri() + "#mitigation")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -60,9 +60,9 @@ def test_spec_min_cell_suppresses_in_all_formats(tmp_path: Path, cli) -> None:
 
     assert cli("check", str(_spec(tmp_path, min_cell=50)), "--out", "fifty").exit_code == 0
     row, md, html = _small_row(tmp_path / "fifty")
-    assert (row["n"], row["tp"], row["fn"]) == ("[c]", "[c]", "[c]")
-    assert "30" not in md and "[c]" in md
-    assert "30" not in html and '<td class="num">[c]</td>' in html
+    assert (row["n"], row["tp"], row["fn"]) == ("<50", "<50", "<50")
+    assert "30" not in md and "<50" in md
+    assert "30" not in html and '<td class="num">&lt;50</td>' in html
     assert row["rates_shown"] is False
     card = json.loads((tmp_path / "fifty" / "card.json").read_text())
     assert card["min_cell"] == 50
@@ -76,7 +76,7 @@ def test_rerender_keeps_the_recorded_min_cell(tmp_path: Path, cli) -> None:
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["min_cell"] == 50
     (row,) = [r for g in again["groups"] for r in g["rows"] if r["label"] == "small"]
-    assert row["n"] == "[c]"
+    assert row["n"] == "<50"
     # lower than the audit's owner set: refused, nothing written
     res = cli("card", "o/results.json", "--min-cell", "10", "--out", "low.json")
     assert res.exit_code == 2

@@ -7,11 +7,12 @@ import json
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fairaudit.card import build_card, render_json
-from fairaudit.card.model import SUPPRESSED, suppress
+from fairaudit.card.model import SUPPRESSED, small_mark, suppress
 from fairaudit.results import AuditResult
 
 CELLS = ("tp", "fp", "fn", "tn")
@@ -131,8 +132,67 @@ def determined(equations: list[tuple[dict[str, int], int]], unknowns: list[str])
     return out
 
 
+def pinned(
+    equations: list[tuple[dict[str, int], int]],
+    marks: dict[str, str],
+    min_cell: int,
+    top: int,
+) -> set[str]:
+    """Cells shown as ``<min_cell`` whose value a reader can pin down with the marks'
+    bounds as well: a ``<N`` cell is from 1 to N - 1, a ``[c]`` cell is 0 or at least N
+    (every count from 1 to N - 1 is shown as ``<N``). Smallest and largest value of each
+    ``<N`` cell over all integer solutions (scipy's MILP); pinned when they are equal."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    unknowns = sorted(marks)
+    complementary = [u for u in unknowns if marks[u] == SUPPRESSED]
+    col = {u: i for i, u in enumerate(unknowns)}
+    size = len(unknowns) + len(complementary)
+    rows, lo, hi = [], [], []
+    for coeffs, rhs in equations:
+        row = np.zeros(size)
+        for u, c in coeffs.items():
+            row[col[u]] += c
+        rows.append(row)
+        lo.append(rhs)
+        hi.append(rhs)
+    for j, u in enumerate(complementary):  # min_cell * z <= x <= top * z
+        row = np.zeros(size)
+        row[col[u]], row[len(unknowns) + j] = 1, -min_cell
+        rows, lo, hi = [*rows, row], [*lo, 0], [*hi, np.inf]
+        row = np.zeros(size)
+        row[col[u]], row[len(unknowns) + j] = 1, -top
+        rows, lo, hi = [*rows, row], [*lo, -np.inf], [*hi, 0]
+    low = np.zeros(size)
+    high = np.full(size, float(top))
+    high[len(unknowns) :] = 1
+    for u in unknowns:
+        if marks[u] != SUPPRESSED:
+            low[col[u]], high[col[u]] = 1, min_cell - 1
+    out = set()
+    for u in unknowns:
+        if marks[u] == SUPPRESSED:
+            continue
+        ends = []
+        for sign in (1, -1):
+            c = np.zeros(size)
+            c[col[u]] = sign
+            res = milp(
+                c,
+                constraints=[LinearConstraint(np.array(rows), lo, hi)] if rows else [],
+                integrality=np.ones(size),
+                bounds=Bounds(low, high),
+            )
+            assert res.status == 0, res.message  # the truth is a solution
+            ends.append(round(sign * res.fun))
+        if ends[0] == ends[1]:
+            out.add(u)
+    return out
+
+
 def attack(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """Everything a reader can recover from a card's group tables by adding and subtracting.
+    """Everything a reader can recover from a card's group tables by adding and subtracting,
+    and by what the two marks say about the hidden counts.
 
     Returns the hidden cells and those among them that the published numbers determine.
     """
@@ -145,8 +205,8 @@ def attack(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
             key = "|".join(f"{k}={v}" for k, v in sorted(row["attributes"].items()))
             for f in ("n", *CELLS):
                 shown[f"{f}|{key}"] = row[f]
-    hidden = [k for k, v in shown.items() if v == SUPPRESSED]
-    known = {k: v for k, v in shown.items() if v != SUPPRESSED}
+    hidden = [k for k, v in shown.items() if isinstance(v, str)]
+    known = {k: v for k, v in shown.items() if not isinstance(v, str)}
     eqs: list[tuple[dict[str, int], int]] = []
 
     def relation(total: str, parts: list[str]) -> None:
@@ -195,7 +255,9 @@ def attack(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
                 value = marg.split("=")[1]
                 kids = [k for k in by_attr["a,b"] if k.split("|")[pos].split("=")[1] == value]
                 relation(f"{f}|{marg}", [f"{f}|{k}" for k in kids])
-    return set(hidden), determined(eqs, hidden)
+    marks = {k: shown[k] for k in hidden}
+    top = total_n if isinstance(total_n, int) else 10**6
+    return set(hidden), determined(eqs, hidden) | pinned(eqs, marks, doc["min_cell"], top)
 
 
 counts = st.integers(min_value=0, max_value=40) | st.integers(min_value=0, max_value=9)
@@ -217,17 +279,20 @@ def test_no_suppressed_count_can_be_recovered(cells: dict[tuple[str, str], dict[
     doc = json.loads(render_json(build_card(result, min_cell=10)))
     hidden, recovered = attack(doc)
     assert not recovered, f"recoverable: {sorted(recovered)}"
-    # every count from 1 to 9 is hidden; rates are shown only where no count is hidden
+    # every count from 1 to 9 is shown as <10, and only those: a complementary cell (which
+    # may be 0 or any count from 10) is [c]; rates are shown only where no count is hidden
     for t in doc["groups"]:
         for row in t["rows"]:
             g = next(g for g in result.groups if g.attributes == row["attributes"])
             truth = {"n": g.n, **g.counts.model_dump()}
             for f, v in truth.items():
                 if 0 < v < 10:
+                    assert row[f] == small_mark(10) == "<10"
+                elif isinstance(row[f], str):
                     assert row[f] == SUPPRESSED
-                elif row[f] != SUPPRESSED:
+                else:
                     assert row[f] == v
-            if any(row[f] == SUPPRESSED for f in ("n", *CELLS)):
+            if any(isinstance(row[f], str) for f in ("n", *CELLS)):
                 assert not row["rates_shown"]
     for t in doc["metrics"]:
         for row in t["rows"]:
@@ -261,3 +326,21 @@ def test_suppress_blocks_recovery_through_two_relations() -> None:
         ("c2", ["x12", "x22"]),
     ]
     assert suppress(values, rels, 10) == {"x11", "x12", "x21", "x22"}
+
+
+def test_the_marks_cannot_give_a_small_count_away() -> None:
+    # t = a + b with a = 1 and b = 10: with a as <10 and b as [c], a reader knows b is 0 or
+    # at least 10, so b = 10 and a = 1. Another count must be hidden with them.
+    values = {"t": 11, "a": 1, "b": 10, "u": 30, "v": 41}
+    rels = [("t", ["a", "b"]), ("v", ["t", "u"])]
+    hidden = suppress(values, rels, 10)
+    assert {"a", "b"} < hidden
+    # the same shape with room to spare needs nothing more
+    assert suppress({"t": 25, "a": 1, "b": 24}, [("t", ["a", "b"])], 10) == {"a", "b"}
+
+
+def test_counts_the_audit_withheld_are_small() -> None:
+    # a count the audit withheld (stand-in 0) is hidden as a small count, with a complement
+    values = {"t": 40, "a": 0, "b": 25, "c": 15}
+    hidden = suppress(values, [("t", ["a", "b", "c"])], 10, small=["a"])
+    assert hidden == {"a", "c"}

@@ -17,7 +17,7 @@ from typing import Any
 
 from fairaudit.errors import MissingExtraError
 
-__all__ = ["DotPoint", "dot_interval_svg"]
+__all__ = ["DotPoint", "OptionBar", "dot_interval_svg", "options_svg"]
 
 # Okabe & Ito (2008) blue and vermillion and Paul Tol's purple: colour-blind-safe, and each
 # at least 3:1 against white (WCAG 1.4.11, non-text contrast).
@@ -173,3 +173,151 @@ def dot_interval_svg(
     )
     desc = f"{metric_label} by group with its interval. " + "; ".join(parts) + "." + ref
     return _clean(buf.getvalue(), chart_id, title, desc)
+
+
+@dataclass(frozen=True)
+class OptionBar:
+    """One mitigation option in the trade-off chart."""
+
+    label: str
+    failed: int
+    passes: bool
+    recommended: bool
+    present: bool
+    cost: float | None
+
+
+def options_svg(
+    options: Sequence[OptionBar],
+    *,
+    cost_label: str | None,
+    chart_id: str,
+    title: str,
+) -> str:
+    """The trade-off of mitigation options: failed checks (left) and cost (right), one row
+    per option, the present model first.
+
+    Parameters
+    ----------
+    options
+        Options, top to bottom.
+    cost_label
+        The cost axis label (with its unit); None draws the failed checks only.
+    chart_id
+        A page-unique id (used for the accessible title and description).
+    title
+        The chart's accessible title.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element (no XML prologue, no external reference, same bytes for the
+        same input). An option that passes every check is drawn in blue with a circle, one
+        that fails in vermillion with a diamond; every bar carries its number, so nothing is
+        told by colour alone.
+    """
+    import textwrap
+
+    try:
+        import matplotlib
+        from matplotlib.backends.backend_svg import FigureCanvasSVG
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
+    except ImportError as exc:
+        raise MissingExtraError("card", "matplotlib") from exc
+
+    def name(o: OptionBar) -> str:
+        text = textwrap.shorten(o.label, 60, placeholder="…")
+        text = "\n".join(textwrap.wrap(text, 32)) or o.label
+        if o.recommended:
+            text += "\n(recommended)"
+        elif o.present:
+            text += " (now)"
+        return text
+
+    with_cost = cost_label is not None and any(o.cost is not None for o in options)
+    with matplotlib.rc_context(_RC):
+        height = 1.0 + 0.42 * len(options)
+        fig = Figure(figsize=(7.2, height))
+        FigureCanvasSVG(fig)
+        axes = fig.subplots(1, 2 if with_cost else 1, sharey=True, squeeze=False)[0]
+        ys = list(range(len(options)))[::-1]
+        ax = axes[0]
+        most = max([1, *(o.failed for o in options)])
+        for y, o in zip(ys, options, strict=True):
+            marker, colour = _MARKERS["pass" if o.passes else "fail"]
+            ax.barh(y, o.failed, height=0.55, color=colour, alpha=0.35 if o.present else 0.8)
+            ax.plot([o.failed], [y], marker=marker, color=colour, markersize=5, linestyle="")
+            ax.annotate(
+                f"{o.failed}",
+                xy=(o.failed, y),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+        now = next((o for o in options if o.present), None)
+        if now is not None:
+            ax.axvline(now.failed, color=GREY, linestyle="--", linewidth=1)
+        ax.set_yticks(ys, [name(o) for o in options], fontsize=7.5)
+        ax.set_xlim(0, most * 1.25)
+        ax.set_xlabel("failed checks (fewer is better)")
+        ax.set_ylim(-0.7, len(options) - 0.3)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        if with_cost:
+            cx = axes[1]
+            costs = [o.cost or 0.0 for o in options]
+            span = max([1.0, *(abs(c) for c in costs)])
+            for y, o, c in zip(ys, options, costs, strict=True):
+                cx.barh(y, c, height=0.55, color=GREY, alpha=0.35 if o.present else 0.8)
+                cx.annotate(
+                    "–" if o.cost is None else _short(c),
+                    xy=(c, y),
+                    xytext=(4 if c >= 0 else -4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    ha="left" if c >= 0 else "right",
+                    fontsize=8,
+                )
+            cx.axvline(0, color=GREY, linewidth=0.8)
+            cx.set_xlim(-1.75 * span if min(costs) < 0 else 0, 1.45 * span)
+            cx.set_xlabel(textwrap.fill(str(cost_label), 40))
+            cx.grid(axis="x", color="#dddddd", linewidth=0.6)
+            cx.set_axisbelow(True)
+            cx.tick_params(axis="x", labelsize=7)
+            cx.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v)))
+        fig.subplots_adjust(
+            left=0.33, right=0.97, wspace=0.12, top=1 - 0.25 / height, bottom=0.75 / height
+        )
+        buf = io.StringIO()
+        fig.savefig(
+            buf,
+            format="svg",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
+    parts = []
+    for o in options:
+        text = f"{o.label}{' (the present model)' if o.present else ''}: {o.failed} failed checks"
+        text += ", passes every check" if o.passes else ""
+        text += ", recommended" if o.recommended else ""
+        if with_cost:
+            text += f", cost {'not stated' if o.cost is None else f'{o.cost:+,.0f}'}"
+        parts.append(text)
+    desc = (
+        "Failed checks"
+        + (f" and cost ({cost_label})" if with_cost else "")
+        + " of each option, simulated on the audit data. "
+        + "; ".join(parts)
+        + "."
+    )
+    return _clean(buf.getvalue(), chart_id, title, desc)
+
+
+def _short(value: float) -> str:
+    """A compact signed number for an axis: 19.4M, -1.25B, 340."""
+    size = abs(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= limit:
+            return f"{value / limit:+.3g}{suffix}"
+    return f"{value:+.0f}" if value else "0"

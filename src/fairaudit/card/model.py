@@ -10,11 +10,12 @@ would let a reader recover it from a total by subtraction (see :func:`suppress`)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fairaudit.results import AuditResult, Check, GroupResult
 
@@ -31,19 +32,22 @@ __all__ = [
     "card_date",
     "card_json_schema",
     "resolve_min_cell",
+    "small_mark",
     "suppress",
 ]
 
 CARD_SCHEMA_ID = "fairaudit.card/1"
 SUPPRESSED: Final = "[c]"
-"""How a suppressed count appears in a card (one mark for primary and complementary cells,
-so the mark itself tells a reader nothing about the hidden value)."""
+"""How a card shows a count hidden by complementary suppression: one that is not small
+itself (it is 0 or at least ``min_cell``) but would let a reader work out a small one.
+A small count (primary suppression) is shown as ``<min_cell`` (:func:`small_mark`)."""
 
 NOT_STATED = "not stated"
 DEFAULT_MIN_CELL: Final = 10
 """The smallest count a card publishes when neither the spec nor the results say."""
 
-Shown = int | Literal["[c]"]
+SmallMark = Annotated[str, StringConstraints(pattern=r"^<[0-9]+$")]
+Shown = int | Literal["[c]"] | SmallMark
 Interval = tuple[float, float]
 Verdict = Literal["pass", "fail", "insufficient_evidence"]
 
@@ -80,6 +84,7 @@ _ROUND = 4  # rates to 0.01 percentage points: what is shown, and no more
 _TOP_GROUP = 3  # features listed per group in "What drives the decisions"
 _TOP_REASONS = 3  # reasons listed per group
 _GAP_CHARTS = 6  # gap waterfalls drawn (the largest gaps); the others are told in words
+_AUDIT_REASON_MIN = 10  # the audit withholds reason counts below this (audit.py)
 
 
 class _Model(BaseModel):
@@ -463,6 +468,120 @@ class Explanations(_Model):
     not_computed: list[str]
 
 
+class RedressReasonRow(_Model):
+    reason: str
+    wrongly: Shown = Field(description="The group's wrongly harmed people this step decided.")
+    share: float | None = Field(description="Their share of the group's wrongly harmed.")
+
+
+class RedressChannel(_Model):
+    """An appeal or grievance route (from the spec's ``recommend.channels``)."""
+
+    name: str
+    how: str
+    deadline: str | None
+
+
+class RedressRow(_Model):
+    """One group a gate failed for: the people to put right."""
+
+    group: str
+    attributes: dict[str, str]
+    gates_failed: list[str]
+    metric: str
+    metric_name: str
+    harmed: Shown = Field(
+        description="People wrongly excluded (assistive) or wrongly flagged (punitive) in the "
+        "audit data: a count."
+    )
+    harmed_estimate: int | None = Field(
+        description="The same in the population, estimated from the weights (whole people); "
+        "null when the audit is unweighted or the count is hidden."
+    )
+    rate: float | None = Field(description="The group's harm rate (null: withheld).")
+    reference: str
+    reference_rate: float | None
+    excess: int | None = Field(
+        description="People harmed beyond what the reference group's rate would give, whole "
+        "people (an estimate; null when withheld)."
+    )
+    excess_ci: tuple[int, int] | None = Field(
+        description="Its confidence interval (the difference's Newcombe interval, scaled)."
+    )
+    value_at_stake: int | None = Field(
+        description="harmed (or its estimate) x the spec's benefit amount, whole units."
+    )
+    value_unit: str | None = Field(description="The unit of value_at_stake.")
+    benefit: str | None = Field(description="The benefit one person loses, with its unit.")
+    reasons: list[RedressReasonRow] = Field(description="What decided most of their cases.")
+    rereview: Shown | None = Field(
+        description="People of the group on the re-review list (null: no list was made)."
+    )
+    sentence: str
+
+
+class RedressSection(_Model):
+    """Redress: who to re-review, how many, what is at stake and where people can appeal."""
+
+    computed: bool
+    harm: str | None = Field(description="'wrongly excluded' or 'wrongly flagged'.")
+    what: list[str] = Field(description="What the numbers are, in plain language.")
+    groups: list[RedressRow]
+    rereview_total: Shown | None = Field(
+        description="People on the re-review list (null: no list was made)."
+    )
+    rereview_rule: str | None
+    rereview_artifact: str | None = Field(
+        description="The restricted file holding the list (row level, never in the card)."
+    )
+    rereview_note: str
+    channels: list[RedressChannel]
+    channels_note: str
+    not_computed: str | None = Field(description="Why redress is missing and how to get it.")
+
+
+class OptionRow(_Model):
+    """One mitigation option, simulated by re-running the audit with it."""
+
+    name: str
+    kind: Literal["current", "threshold", "rules", "data"]
+    kind_name: str
+    description: str
+    recommended: bool
+    passes: bool = Field(description="No check fails.")
+    failed: int = Field(description="Failed checks.")
+    insufficient: int = Field(description="Checks without a verdict (insufficient evidence).")
+    failed_groups: list[str]
+    overall_error: float | None = Field(description="1 - accuracy over everyone audited.")
+    harm: dict[str, float | None] = Field(
+        description="Group -> its headline harm rate under the option (null: withheld)."
+    )
+    newly_covered_eligible: int = Field(
+        description="Change in truly eligible (punitive: truly positive) people selected, "
+        "against the present model."
+    )
+    newly_covered_ineligible: int = Field(
+        description="Change in the others selected, against the present model."
+    )
+    cost: int | None = Field(description="Change in cost against the present model.")
+    cost_unit: str
+
+
+class MitigationSection(_Model):
+    """The trade-off of every simulated option, and the one recommended (if any)."""
+
+    computed: bool
+    harm_metric: str | None
+    harm_name: str | None
+    groups: list[str] = Field(description="The groups failing now: the harm columns.")
+    options: list[OptionRow] = Field(description="The present model first.")
+    recommended: str | None = Field(description="The passing option of least cost, if any.")
+    conclusion: str | None
+    cost_definition: str | None
+    what: list[str] = Field(description="How the options were simulated and read.")
+    not_computed: str | None = Field(description="Why mitigation is missing and how to get it.")
+
+
 class ProvenanceSection(_Model):
     results_schema: str
     results_sha256: str = Field(
@@ -508,6 +627,9 @@ class Card(_Model):
     status: Verdict
     min_cell: int = Field(description="Counts from 1 to min_cell - 1 are suppressed.")
     suppression: str = Field(description="How counts are suppressed, in words.")
+    suppression_marks: dict[str, str] = Field(
+        description="Each mark a hidden count is shown as -> what it means (the footnote)."
+    )
     summary: Summary
     gates: list[GateSection]
     model_details: ModelDetails
@@ -520,6 +642,8 @@ class Card(_Model):
     )
     disparities: list[DisparityTable]
     explanations: Explanations
+    redress: RedressSection
+    mitigation: MitigationSection
     limitations: list[str]
     provenance: ProvenanceSection
     crosswalk: list[CrosswalkRow]
@@ -539,6 +663,8 @@ SECTIONS: dict[str, str] = {
     "metrics": "Metrics by group",
     "disparities": "Disparities and tests",
     "explanations": "Explanations",
+    "redress": "Redress",
+    "mitigation": "Mitigation",
     "limitations": "Limitations",
     "provenance": "Provenance",
     "crosswalk": "Regulatory crosswalk",
@@ -578,16 +704,25 @@ def suppress(
     relations: Sequence[tuple[Any, Sequence[Any]]],
     min_cell: int,
     also_hide: Iterable[Any] = (),
+    small: Iterable[Any] = (),
 ) -> set[Any]:
     """Which counts to hide: primary cells and their complements.
 
     Primary suppression hides every count from 1 to ``min_cell - 1`` (zeros are shown:
     they identify no one, and hiding them would hide findings such as "no eligible
-    stateless family was selected"). Complementary suppression then hides more counts
-    until no hidden count is determined by what is published: for every relation
-    ``total = sum(parts)`` it hides the smallest non-zero visible member while exactly one
-    member is hidden, and it checks the whole linear system (all relations at once) so
-    that no hidden count can be worked out by combining several relations.
+    stateless family was selected"); a card shows them as ``<min_cell``. Complementary
+    suppression then hides more counts (shown as :data:`SUPPRESSED`) until no primary
+    count can be worked out from what is published:
+
+    * for every relation ``total = sum(parts)`` it hides the smallest non-zero visible
+      member while exactly one member is hidden;
+    * it checks the whole linear system (all relations at once), so that no hidden count
+      is determined by combining several relations;
+    * and, because the two marks tell a reader that a ``<min_cell`` count is from 1 to
+      ``min_cell - 1`` and that a complementary count is 0 or at least ``min_cell``, it
+      checks with those bounds too (an integer program per primary count: its smallest
+      and largest value consistent with everything published must differ). Without this,
+      ``total 11 = <10 + [c]`` would give both away (the ``[c]`` must be 10).
 
     Parameters
     ----------
@@ -599,6 +734,9 @@ def suppress(
         The smallest count shown.
     also_hide
         Counts to hide as well (e.g. two counts whose difference is a small count).
+    small
+        Counts known only to be from 1 to ``min_cell - 1`` (e.g. counts the audit itself
+        withheld, registered with a stand-in value): hidden, and treated as primary.
 
     Returns
     -------
@@ -607,8 +745,11 @@ def suppress(
     """
     import numpy as np
 
-    hidden: set[Any] = {k for k, v in values.items() if 0 < v < min_cell} | set(also_hide)
+    small = set(small)
+    primary = {k for k, v in values.items() if 0 < v < min_cell} | small
+    hidden: set[Any] = primary | set(also_hide)
     rels = [(t, list(ps)) for t, ps in relations]
+    safe: set[frozenset[Any]] = set()
 
     def smallest(members: Iterable[Any]) -> Any | None:
         visible = [k for k in members if k not in hidden]
@@ -629,13 +770,167 @@ def suppress(
                     if pick is not None:
                         hidden.add(pick)
                         changed = True
-        determined = _determined(hidden, rels, np)
+        determined = _leaks(values, rels, hidden, primary, small, min_cell, safe, np)
         if not determined:
             return hidden
         pick = _nearest_visible(determined[0], rels, hidden, smallest)
         if pick is None:
             raise RuntimeError(f"cannot protect the suppressed count {determined[0]!r}")
         hidden.add(pick)
+
+
+def small_mark(min_cell: int) -> str:
+    """How a card shows a count from 1 to ``min_cell - 1`` (primary suppression): ``<10``."""
+    return f"<{min_cell}"
+
+
+def _marks(min_cell: int) -> dict[str, str]:
+    small = small_mark(min_cell)
+    return {
+        small: f"a count from 1 to {min_cell - 1}: too small to publish (primary suppression)",
+        SUPPRESSED: f"a count hidden so that no {small} count can be worked out from the "
+        f"totals (complementary suppression); it is 0 or at least {min_cell}",
+    }
+
+
+def _leaks(
+    values: Mapping[Any, int],
+    rels: list[tuple[Any, list[Any]]],
+    hidden: set[Any],
+    primary: set[Any],
+    small: set[Any],
+    min_cell: int,
+    safe: set[frozenset[Any]],
+    np: Any,
+) -> list[Any]:
+    """Hidden counts a reader can work out: first any determined by the relations alone
+    (:func:`_determined`), then primary counts pinned by the marks' bounds
+    (:func:`_pinned`). Each group of hidden counts linked by relations is checked on its
+    own; ``safe`` caches the groups already found safe (hiding more only widens them)."""
+    parent = {k: k for k in hidden}
+
+    def find(k: Any) -> Any:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    touching: dict[Any, list[int]] = {}
+    for i, (t, ps) in enumerate(rels):
+        members = [k for k in (t, *ps) if k in hidden]
+        for k in members:
+            touching.setdefault(k, []).append(i)
+        for k in members[1:]:
+            parent[find(k)] = find(members[0])
+    groups: dict[Any, list[Any]] = {}
+    for k in sorted(hidden, key=repr):
+        groups.setdefault(find(k), []).append(k)
+    found: list[Any] = []
+    pending = []
+    for members in groups.values():
+        frozen = frozenset(members)
+        if frozen in safe:
+            continue
+        sub = [rels[i] for i in sorted({i for k in members for i in touching.get(k, [])})]
+        determined = _determined(frozen, sub, np)
+        found += determined
+        if not determined:
+            pending.append((members, sub))
+    if found:
+        return found
+    # A reader knows no upper bound of a hidden total; one far above every count stands in.
+    top = float(2 * max([0, *values.values()]) + 10 * min_cell)
+    for members, sub in pending:
+        pinned = _pinned(values, members, sub, primary, small, min_cell, top, np)
+        found += pinned
+        if not pinned:
+            safe.add(frozenset(members))
+    return found
+
+
+def _pinned(
+    values: Mapping[Any, int],
+    members: list[Any],
+    rels: list[tuple[Any, list[Any]]],
+    primary: set[Any],
+    small: set[Any],
+    min_cell: int,
+    top: float,
+    np: Any,
+) -> list[Any]:
+    """Primary counts among ``members`` whose value follows from what is published and
+    what the marks say.
+
+    A reader knows every visible count, every relation, that a primary count is from 1 to
+    ``min_cell - 1`` and that a complementary one is 0 or at least ``min_cell`` (``top``,
+    far above every count, stands in for no upper bound). Integer programs (scipy's HiGHS)
+    look for solutions that move each primary count from its value; one that no solution
+    moves is pinned. Relations the stand-in values do not satisfy (totals a reader is
+    assumed to know, not published exactly) are left out: they constrain nothing true.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    prim = [k for k in members if k in primary]
+    if not prim:
+        return []
+    index = {k: i for i, k in enumerate(members)}
+    comp = [k for k in members if k not in primary]
+    nx = len(members)
+    size = nx + len(comp)
+    rows, lo, hi = [], [], []
+    for t, ps in rels:
+        if values[t] != sum(values[p] for p in ps):
+            continue
+        row = np.zeros(size)
+        rhs = 0.0
+        for k, sign in ((t, -1.0), *((p, 1.0) for p in ps)):
+            if k in index:
+                row[index[k]] += sign
+            else:
+                rhs -= sign * values[k]
+        rows.append(row)
+        lo.append(rhs)
+        hi.append(rhs)
+    for j, k in enumerate(comp):  # x = 0 or min_cell <= x <= top, by a binary z
+        for z, bound in ((min_cell, (0.0, np.inf)), (top, (-np.inf, 0.0))):
+            row = np.zeros(size)
+            row[index[k]], row[nx + j] = 1.0, -z
+            rows.append(row)
+            lo.append(bound[0])
+            hi.append(bound[1])
+    low = np.zeros(size)
+    high = np.full(size, top)
+    high[nx:] = 1.0
+    for k in prim:
+        low[index[k]] = 0.0 if k in small else 1.0  # small: stand-in value 0
+        high[index[k]] = min_cell - 1.0
+    cons = [LinearConstraint(np.array(rows), lo, hi)] if rows else []
+    bounds = Bounds(low, high)
+    whole = np.ones(size)
+    truth = np.array([values[k] for k in prim], dtype="float64")
+    at = [index[k] for k in prim]
+    free = np.zeros(len(prim), dtype=bool)  # shown to take another value
+
+    def solve(objective: Any) -> None:
+        res = milp(objective, constraints=cons, integrality=whole, bounds=bounds)
+        if res.status != 0:  # the true values are feasible: cannot happen
+            raise RuntimeError(f"cannot bound the suppressed counts {prim!r}")
+        free[np.abs(res.x[at] - truth) > 0.5] = True
+
+    # Each solution frees every primary count it moves: first all of them down and up
+    # together, then one at a time for those not moved yet.
+    for sign in (1.0, -1.0):
+        c = np.zeros(size)
+        c[at] = sign
+        solve(c)
+    for i in range(len(prim)):
+        for sign in (1.0, -1.0):
+            if free[i]:
+                break
+            c = np.zeros(size)
+            c[at[i]] = sign
+            solve(c)
+    return [k for k, f in zip(prim, free, strict=True) if not f]
 
 
 def _nearest_visible(
@@ -663,7 +958,9 @@ def _nearest_visible(
 
 
 def _determined(
-    hidden: set[Hashable], rels: list[tuple[Hashable, list[Hashable]]], np: Any
+    hidden: frozenset[Hashable] | set[Hashable],
+    rels: list[tuple[Hashable, list[Hashable]]],
+    np: Any,
 ) -> list[Hashable]:
     """Hidden keys whose value follows from the relations and the visible counts.
 
@@ -776,7 +1073,11 @@ def _pct(x: float | None) -> str:
 
 
 def _num(x: int | str) -> str:
-    return f"{x:,}" if isinstance(x, int) else "a small number (not shown, to protect privacy)"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x == SUPPRESSED:
+        return "a number not shown (it would reveal a small count)"
+    return f"fewer than {x[1:]} (the exact number is not shown, to protect privacy)"
 
 
 def _people(n: int) -> str:
@@ -788,13 +1089,25 @@ def _key(attrs: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 class _Shower:
-    """Turns counts into published values given the hidden keys."""
+    """Turns counts into published values given the hidden keys: a small count (from 1 to
+    ``min_cell - 1``, or one the audit withheld) as ``<min_cell``, a complementary one as
+    :data:`SUPPRESSED`."""
 
-    def __init__(self, values: Mapping[Any, int], hidden: set[Any]) -> None:
+    def __init__(
+        self, values: Mapping[Any, int], hidden: set[Any], min_cell: int, small: Iterable[Any]
+    ) -> None:
         self.values = values
         self.hidden = hidden
+        self.mark = small_mark(min_cell)
+        self.primary = {k for k in hidden if 0 < values[k] < min_cell}
+        # counts the audit withheld are below its own minimum, which may be the larger
+        self.small = dict.fromkeys(small, small_mark(max(min_cell, _AUDIT_REASON_MIN)))
 
     def __call__(self, key: Hashable) -> Shown:
+        if key in self.small:
+            return self.small[key]
+        if key in self.primary:
+            return self.mark
         return SUPPRESSED if key in self.hidden else self.values[key]
 
 
@@ -909,6 +1222,8 @@ def build_card(
     # Data: rows read = rows audited + rows dropped; unknown values stand alone.
     values[("d", "n_rows")] = result.n_rows
     values[("d", "n_audited")] = result.n_audited
+    if result.n_audited == result.overall.n:  # the same number: hidden together
+        relations.append((("g", (), "n"), [("d", "n_audited")]))
     for reason, v in result.dropped.items():
         values[("d", "dropped", reason)] = v
     if result.n_rows == result.n_audited + sum(result.dropped.values()):
@@ -919,8 +1234,10 @@ def build_card(
         values[("d", "unknown", attr)] = v
 
     also_hide: list[Any] = []
+    small: list[Any] = []
     _explanation_counts(result, values, relations, also_hide, min_cell)
-    _driver_counts(result, values, relations, also_hide, min_cell)
+    _driver_counts(result, values, relations, small, min_cell)
+    _redress_counts(result, values, relations)
     # The same people counted in two blocks (e.g. a group's fn and its wrongly excluded in
     # the reasons block) must be hidden together, or one block reveals the other's cell.
     for key in list(values):
@@ -933,7 +1250,7 @@ def build_card(
                 twin = ("g", key[1], cell)
                 if twin in values and values[twin] == values[key]:
                     relations.append((twin, [key]))
-    hidden = suppress(values, relations, min_cell, also_hide)
+    hidden = suppress(values, relations, min_cell, also_hide, small)
     # The poorest block can repeat a group's eligible (tp + fn) and excluded (fn): then its
     # difference is the group's tp, and must be hidden when tp or fn is.
     if result.poorest is not None:
@@ -948,8 +1265,8 @@ def build_card(
             ):
                 extra += [("p", k, "eligible"), ("p", k, "excluded")]
         if not set(extra) <= hidden:
-            hidden = suppress(values, relations, min_cell, [*also_hide, *extra])
-    show = _Shower(values, hidden)
+            hidden = suppress(values, relations, min_cell, [*also_hide, *extra], small)
+    show = _Shower(values, hidden, min_cell, small)
     withheld = {
         _key(g.attributes)
         for g in result.groups
@@ -965,18 +1282,21 @@ def build_card(
 
     head = _canon(result.headline_metric)
     gates = _gates(result, spec, blocked)
-    summary = _summary(result, spec, gates, show, blocked, head)
+    redress = _redress(result, show, blocked)
+    mitigation = _mitigation(result, blocked, min_cell)
+    summary = _summary(result, spec, gates, show, blocked, head, redress, mitigation)
     return Card(
         name=result.name,
         status=result.status,
         min_cell=min_cell,
         suppression=(
-            f"Counts from 1 to {min_cell - 1} are shown as {SUPPRESSED}, and so are the counts "
-            f"that would let a reader work one out from a total by subtraction (complementary "
-            f"suppression); zeros are shown. Rates, intervals and comparisons of a group with "
-            f"a hidden count, or compared with such a group, are not shown. The card holds no "
-            f"row-level data."
+            f"Counts from 1 to {min_cell - 1} are shown as {small_mark(min_cell)}; counts that "
+            f"would let a reader work one of them out from the totals are hidden too and shown "
+            f"as {SUPPRESSED} (complementary suppression); zeros are shown. Rates, intervals "
+            f"and comparisons of a group with a hidden count, or compared with such a group, "
+            f"are not shown. The card holds no row-level data."
         ),
+        suppression_marks=_marks(min_cell),
         summary=summary,
         gates=gates,
         model_details=_model_details(result, spec, head),
@@ -987,6 +1307,8 @@ def build_card(
         regression=_regression(result, withheld, min_cell),
         disparities=_disparity_tables(result, spec, blocked, head),
         explanations=_explanations(result, show, min_cell),
+        redress=redress,
+        mitigation=mitigation,
         limitations=_limitations(result, spec, withheld, min_cell),
         provenance=ProvenanceSection(
             results_schema=result.schema_,
@@ -1218,6 +1540,8 @@ def _summary(
     show: _Shower,
     blocked: Any,
     head: str,
+    redress: RedressSection,
+    mitigation: MitigationSection,
 ) -> Summary:
     cell, unit = _harm_cell(result, head)
     hname = metric_name(head, result.intervention)
@@ -1268,7 +1592,7 @@ def _summary(
         f"{_pct(overall_rate.value if overall_rate else None)} of the "
         f"{'eligible' if cell == 'fn' and result.intervention == 'assistive' else 'relevant'} "
         f"people are harmed by the model's errors overall ({hname}): "
-        f"{_num(total_harmed)} {unit} among {result.n_audited:,} people audited."
+        f"{_num(total_harmed)} {unit} among {_num(show(('d', 'n_audited')))} people audited."
     )
     phrase = _harm_phrase(result, head)
     who = []
@@ -1313,12 +1637,23 @@ def _summary(
             "are treated fairly."
         )
     do = []
-    if n_fail:
+    if n_fail and redress.groups:
+        do.append(
+            "Do not rely on the model's decisions for the groups that fail as it stands: "
+            "find and correct the cause of their higher error before the model is used (again)."
+        )
+        do += _what_to_do(result, redress, mitigation)
+    elif n_fail:
         do.append(
             "Do not rely on the model's decisions for the groups that fail as it stands: "
             "find and correct the cause of their higher error before the model is used "
             "(again), and re-examine the decisions already made about the people counted above."
         )
+        if not redress.computed:
+            do.append(
+                "For concrete steps — who to re-review, through which appeal route, and which "
+                f"change to the model would fix this — {_HOW_TO_RECOMMEND}."
+            )
     if n_ins:
         do.append(
             "Gather more evidence (more data, or a longer audit period) for the groups "
@@ -1336,6 +1671,94 @@ def _summary(
         how_sure=sure,
         what_should_happen=do,
     )
+
+
+def _what_to_do(
+    result: AuditResult, redress: RedressSection, mitigation: MitigationSection
+) -> list[str]:
+    """What should happen, from the redress and mitigation sections, in plain words."""
+    assistive = result.intervention == "assistive"
+    wrong = "wrongly excluded" if assistive else "wrongly flagged"
+    out = []
+    if redress.rereview_total is not None:
+        where = (
+            f"the list itself is in the restricted file {redress.rereview_artifact}, not in "
+            "this card"
+            if redress.rereview_artifact
+            else "the list is written to a restricted file when the audit runs with an output "
+            "folder"
+        )
+        parts = [
+            f"{plain_label(g.attributes)}: {_count_words(g.rereview)}"
+            if g.rereview is not None
+            else plain_label(g.attributes)
+            for g in redress.groups
+        ]
+        total = redress.rereview_total
+        listed = (
+            f"the {total:,} people on the re-review list"
+            if isinstance(total, int)
+            else f"the people on the re-review list ({_count_words(total)})"
+        )
+        out.append(
+            f"Re-review the decisions about {listed} ({where}), starting with the people "
+            f"{wrong}. By group: " + "; ".join(parts) + "."
+        )
+    else:
+        parts = [f"{plain_label(g.attributes)}: {_count_words(g.harmed)}" for g in redress.groups]
+        out.append(
+            f"Re-review the decisions about the people {wrong} in the groups that fail: "
+            + "; ".join(parts)
+            + "."
+        )
+    if redress.channels:
+        routes = [
+            f"{c.name} ({c.how}" + (f"; deadline: {c.deadline}" if c.deadline else "") + ")"
+            for c in redress.channels
+        ]
+        out.append(
+            "Tell the people concerned how to challenge their decision: "
+            + " or ".join(routes)
+            + "."
+        )
+    else:
+        out.append(
+            "Name an appeal route the people concerned can use and tell them of it (the audit "
+            "spec names none)."
+        )
+    if not mitigation.computed:
+        out.append(
+            "Find a change that fixes this: no change to the model was simulated (see the "
+            "mitigation section)."
+        )
+        return out
+    tried = [o for o in mitigation.options if o.kind != "current"]
+    present = next((o for o in mitigation.options if o.kind == "current"), None)
+    best = next((o for o in tried if o.recommended), None)
+    if best is not None:
+        passing = sum(o.passes for o in tried)
+        cost = "" if best.cost is None else f" (cost: {best.cost:+,} {best.cost_unit})"
+        out.append(
+            f"Adopt the change “{best.name}”: {best.description[:1].lower()}"
+            f"{best.description[1:].rstrip('.')}. Simulated on the audit data, it passes every "
+            f"check; of the {passing} simulated change{'s' if passing != 1 else ''} that do, "
+            f"it costs least{cost}."
+        )
+    elif tried:
+        closest = min(tried, key=lambda o: (o.failed, o.cost if o.cost is not None else 0))
+        now = f" (now {present.failed})" if present is not None else ""
+        out.append(
+            f"No simulated change fixes this: none of the {len(tried)} changes tried passes "
+            f"every check. The closest, “{closest.name}”, still leaves {closest.failed} "
+            f"check{'s' if closest.failed != 1 else ''} failing{now}. The cause needs a change "
+            "beyond these options — the redress section shows what decided the wrong decisions."
+        )
+    else:
+        out.append(
+            "No change to the model could be simulated from this model or the spec: find the "
+            "cause of the failures another way (the redress section shows what decided them)."
+        )
+    return out
 
 
 def _model_details(result: AuditResult, spec: AuditSpec | None, head: str) -> ModelDetails:
@@ -1866,7 +2289,7 @@ def _driver_counts(
     result: AuditResult,
     values: dict[Any, int],
     relations: list[tuple[Any, list[Any]]],
-    also_hide: list[Any],
+    small: list[Any],
     min_cell: int,
 ) -> None:
     """Register the reason-frequency counts (``("x", group, feature)``) for suppression.
@@ -1874,8 +2297,9 @@ def _driver_counts(
     A reader is assumed to know every total these counts add up to: a group's adverse
     decisions (its fn + tn, or a count over its share) and each feature's count over
     everyone (the same sum over the groups of every attribute). Counts the audit already
-    suppressed (null) are hidden; counts not on the card are treated as known, which can
-    only hide more, never less.
+    suppressed (null, so from 1 to the audit's minimum) are hidden as small counts, with 0
+    as their stand-in value; counts not on the card are treated as known, which can only
+    hide more, never less.
     """
     by_feature: dict[str, list[_XKey]] = {}
     for attrs, rows in _reason_frequency_groups(result):
@@ -1885,7 +2309,7 @@ def _driver_counts(
             key: _XKey = ("x", k, str(r["feature"]))
             values[key] = 0 if r.get("count") is None else int(r["count"])
             if r.get("count") is None:
-                also_hide.append(key)
+                small.append(key)
             parts.append(key)
             by_feature.setdefault(str(r["feature"]), []).append(key)
         values[("x", k, "all")] = max(min_cell, sum(values[p] for p in parts))
@@ -2088,9 +2512,15 @@ def _drivers(result: AuditResult, show: _Shower, min_cell: int) -> Drivers | Non
         reasons_note = (
             f"Adverse decisions (the person is {adverse}) in the whole data, not the sample: "
             f"{how}. The {_TOP_REASONS} most frequent reasons of each group, with their count "
-            f"and share of the group's adverse decisions; counts from 1 to {min_cell - 1} "
-            f"(and counts that would reveal them) are shown as {SUPPRESSED}. The reason of each "
-            "person is in a restricted file, not in this card."
+            f"and share of the group's adverse decisions; counts from 1 to {min_cell - 1} are "
+            f"shown as {small_mark(min_cell)}"
+            + (
+                f" (counts the audit itself withheld as {small_mark(_AUDIT_REASON_MIN)})"
+                if min_cell < _AUDIT_REASON_MIN
+                else ""
+            )
+            + f", and counts that would reveal them as {SUPPRESSED}. The reason of each person "
+            "is in a restricted file, not in this card."
         )
     else:
         reasons_note = (
@@ -2119,6 +2549,419 @@ def _drivers(result: AuditResult, show: _Shower, min_cell: int) -> Drivers | Non
         proxies_note=proxies_note,
         reasons=reasons,
         reasons_note=reasons_note,
+    )
+
+
+# --------------------------------------------------------------------------- recommendations
+
+#: the harm metric of the recommendations -> the confusion count holding the harmed
+_HARM_CELL = {"false_negative_rate": "fn", "false_positive_rate": "fp"}
+_KIND_NAMES = {
+    "current": "the model as audited",
+    "threshold": "one threshold for everyone",
+    "rules": "rules change",
+    "data": "data correction",
+}
+_PER_RECIPIENT = re.compile(
+    r"\s+per\s+(?:family|families|person|people|household|households|beneficiary|"
+    r"beneficiaries|recipient|recipients|child|children|case|cases)\b",
+    re.IGNORECASE,
+)
+_HOW_TO_RECOMMEND = (
+    "add a `recommend:` block to the audit spec (for example `recommend: {benefit: {amount: "
+    "45000, unit: KZT per family per month}, channels: [{name: Contact centre, how: phone "
+    "1414, deadline: within 30 days}]}`) and run the audit again"
+)
+
+
+def _total_unit(unit: str) -> str:
+    """The unit of a per-person amount summed over people: ``KZT per family per month`` ->
+    ``KZT per month``; an amount with no 'per person' in its unit is per person already."""
+    return _PER_RECIPIENT.sub("", unit, count=1)
+
+
+def _difference(
+    values: dict[Any, int], relations: list[tuple[Any, list[Any]]], a: Any, b: Any, key: Any
+) -> None:
+    """Register ``|a - b|`` (never published, but a reader can subtract) with its relation."""
+    hi, lo = (a, b) if values[a] >= values[b] else (b, a)
+    values[key] = values[hi] - values[lo]
+    relations.append((hi, [lo, key]))
+
+
+def _redress_counts(
+    result: AuditResult, values: dict[Any, int], relations: list[tuple[Any, list[Any]]]
+) -> None:
+    """Register the redress counts (``("rd", ...)``) for suppression.
+
+    A group's wrongly harmed are its fn (fp) and the counts of what decided them are the
+    reasons block's: each is tied to its twin, so both are hidden together. The re-review
+    list counts come with every difference a reader can take: list minus wrongly harmed
+    (the other people listed), the list's total minus each group's (or the total as the
+    sum of the groups' when they do not overlap), and a group minus a group nested in it
+    (e.g. single parents minus single parents aged 30-62).
+    """
+    rec = result.recommendations
+    red = rec.redress if rec is not None else None
+    if red is None:
+        return
+    listed = red.rereview_total > 0 or red.rereview_artifact is not None
+    on_list: dict[Any, Any] = {}
+    for rg in red.groups:
+        k = _key(rg.attributes)
+        harmed = ("rd", k, "harmed")
+        values[harmed] = rg.wrongly
+        twin = ("g", k, _HARM_CELL.get(rg.metric, "fn"))
+        if values.get(twin) == rg.wrongly:
+            relations.append((twin, [harmed]))
+        for r in rg.reasons:
+            key = ("rd", k, "reason", r.reason)
+            values[key] = r.wrongly
+            same = ("r", k, r.reason, "wrongly")
+            if values.get(same) == r.wrongly:
+                relations.append((same, [key]))
+        if listed:
+            on_list[k] = ("rd", k, "rereview")
+            values[on_list[k]] = rg.rereview
+            _difference(values, relations, on_list[k], harmed, ("rd", k, "rereview-harmed"))
+    if not listed:
+        return
+    total = ("rd", (), "rereview")
+    values[total] = red.rereview_total
+    parts = list(on_list.values())
+    if parts and sum(values[p] for p in parts) == red.rereview_total:
+        relations.append((total, parts))
+    else:
+        for k, key in on_list.items():
+            _difference(values, relations, total, key, ("rd", k, "rereview-others"))
+    for ka, a in on_list.items():
+        for kb, b in on_list.items():
+            if set(ka) < set(kb):
+                _difference(values, relations, a, b, ("rd", ka, kb, "rereview-nested"))
+
+
+def _count_words(x: Shown) -> str:
+    """A published count in a sentence: ``1,614``, ``fewer than 10``, or ``not shown``."""
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x == SUPPRESSED:
+        return "not shown"
+    return f"fewer than {x[1:]}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+_HIDDEN_NUMBER = "their number is not shown, as it would reveal a small count"
+
+
+def _listing(parts: Sequence[str]) -> str:
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def _redress_sentence(
+    row: RedressRow, assistive: bool, conf: str, reference: dict[str, str], phrase: str
+) -> str:
+    name = plain_label(row.attributes)
+    ref = plain_label(reference) if reference else "its reference group"
+    who = "eligible people" if assistive else "people"
+    did = (
+        "were wrongly excluded (not selected although eligible)"
+        if assistive
+        else "were wrongly flagged (flagged although they should not have been)"
+    )
+    if row.harmed == SUPPRESSED:
+        text = f"{name}: {who} {did} in the audit data ({_HIDDEN_NUMBER})"
+    else:
+        text = f"{name}: {_count_words(row.harmed)} {who} {did} in the audit data"
+    if row.harmed_estimate is not None:
+        text += f" — about {row.harmed_estimate:,} in the population (weighted estimate)"
+    if row.rate is None:
+        text += (
+            "; its rates, and how many are beyond the rate of "
+            f"{ref}, are not shown because a count in it or in {ref} is small."
+        )
+    else:
+        text += f"; {_pct(row.rate)} {phrase}, against {_pct(row.reference_rate)} in {ref}."
+        if row.excess is not None and row.excess > 0:
+            ci = (
+                f" ({conf} interval {row.excess_ci[0]:,} to {row.excess_ci[1]:,})"
+                if row.excess_ci is not None
+                else ""
+            )
+            text += (
+                f" About {_people(row.excess)}{ci} were "
+                f"{'excluded' if assistive else 'flagged'} beyond what the rate of {ref} "
+                "would give."
+            )
+        elif row.excess is not None:
+            text += f" That is not more than the rate of {ref} would give."
+    if row.value_at_stake is not None:
+        text += f" {row.value_at_stake:,} {row.value_unit} is at stake" + (
+            f" ({row.benefit} for each of them)." if row.benefit else "."
+        )
+    if row.reasons:
+        parts = [
+            f"{r.reason.replace('_', ' ')} ({_count_words(r.wrongly)}"
+            + (f", {_pct(r.share)}" if r.share is not None else "")
+            + ")"
+            for r in row.reasons
+        ]
+        text += f" Most of their cases were decided by {_listing(parts)}."
+    if row.rereview == SUPPRESSED:
+        text += f" Some people of this group may be on the re-review list ({_HIDDEN_NUMBER})."
+    elif row.rereview is not None:
+        text += f" {_cap(_count_words(row.rereview))} people of this group are on the "
+        text += "re-review list."
+    return text
+
+
+def _redress(result: AuditResult, show: _Shower, blocked: Any) -> RedressSection:
+    rec = result.recommendations
+    red = rec.redress if rec is not None else None
+    if red is None:
+        return RedressSection(
+            computed=False,
+            harm=None,
+            what=[],
+            groups=[],
+            rereview_total=None,
+            rereview_rule=None,
+            rereview_artifact=None,
+            rereview_note="",
+            channels=[],
+            channels_note="",
+            not_computed=(
+                "Redress: not computed — who to re-review, how many people, the value at stake "
+                f"and the appeal routes are worked out when the audit recommends: "
+                f"{_HOW_TO_RECOMMEND}. The re-review list is then written to a restricted file "
+                "(restricted/rereview.parquet), never to the card."
+            ),
+        )
+    assistive = result.intervention == "assistive"
+    conf = f"{100 * result.confidence:g}%"
+    listed = red.rereview_total > 0 or red.rereview_artifact is not None
+    rows = []
+    for rg in red.groups:
+        k = _key(rg.attributes)
+        harmed = show(("rd", k, "harmed"))
+        counted = isinstance(harmed, int)
+        hide = blocked(rg.attributes)
+        excess = excess_ci = None
+        if not hide and rg.excess is not None:
+            excess = round(rg.excess)
+            if rg.excess_ci is not None:
+                excess_ci = (round(rg.excess_ci[0]), round(rg.excess_ci[1]))
+        value = unit = benefit = None
+        if rg.value_at_stake is not None and rg.value_unit and counted:
+            value, unit = round(rg.value_at_stake), _total_unit(rg.value_unit)
+            people = rg.wrongly_weighted if rg.wrongly_weighted is not None else rg.wrongly
+            if people:  # value = people x the benefit of one person
+                benefit = f"{rg.value_at_stake / people:,.10g} {rg.value_unit}"
+        reasons = []
+        for r in rg.reasons:
+            c = show(("rd", k, "reason", r.reason))
+            reasons.append(
+                RedressReasonRow(
+                    reason=r.reason,
+                    wrongly=c,
+                    share=None if isinstance(c, str) or not counted else _r(r.share),
+                )
+            )
+        row = RedressRow(
+            group=group_label(rg.attributes),
+            attributes=rg.attributes,
+            gates_failed=rg.checks,
+            metric=rg.metric,
+            metric_name=metric_name(rg.metric, result.intervention),
+            harmed=harmed,
+            harmed_estimate=round(rg.wrongly_weighted)
+            if rg.wrongly_weighted is not None and counted
+            else None,
+            rate=None if hide else _r(rg.rate),
+            reference=group_label(rg.reference) if rg.reference else NOT_STATED,
+            reference_rate=None if hide else _r(rg.reference_rate),
+            excess=excess,
+            excess_ci=excess_ci,
+            value_at_stake=value,
+            value_unit=unit,
+            benefit=benefit,
+            reasons=reasons,
+            rereview=show(("rd", k, "rereview")) if listed else None,
+            sentence="",
+        )
+        row.sentence = _redress_sentence(
+            row, assistive, conf, rg.reference, _harm_phrase(result, rg.metric)
+        )
+        rows.append(row)
+    harm_words = red.harm
+    what = [
+        (
+            f"For every group a check failed for: the people {harm_words} in the audit data "
+            "(a count), and how many of them are beyond what the reference group's rate would "
+            "give (the difference of the two rates times the group's "
+            + ("eligible people" if assistive else "people who should not be flagged")
+            + f", with the {conf} interval of the difference scaled the same way: an estimate, "
+            "shown in whole people)."
+        ),
+    ]
+    if result.weighted:
+        what.append(
+            "The audit is weighted: population numbers are estimates from the weights, rounded "
+            "to whole people, and are not shown where the count in the data they come from is "
+            "hidden."
+        )
+    if any(r.value_at_stake is not None for r in red.groups):
+        what.append(
+            "Value at stake: the people harmed times the benefit one person loses (the spec's "
+            "`recommend.benefit`), not shown where that count is hidden (it would give it back)."
+        )
+    what.append(
+        "Counts from 1 to the card's smallest count are hidden like every other count on this "
+        "card (see the marks at the top); estimates are not counts of people in the data, but "
+        "they are withheld wherever the count or rates they come from are."
+    )
+    if not rows:
+        what = ["No group failed a check: there is nobody to re-review because of this audit."]
+    total = show(("rd", (), "rereview")) if listed else None
+    if red.rereview_artifact is not None:
+        note = (
+            f"{_cap(_count_words(total)) if total is not None else 'No'} people are on the "
+            f"re-review list. {red.rereview_rule} The list names people (row level), so it is "
+            f"in the restricted file {red.rereview_artifact}, kept by the audit's owner and "
+            "never published; this card never lists anyone."
+        )
+    elif listed:
+        note = (
+            f"{_cap(_count_words(total)) if total is not None else 'No'} people would be on the "
+            f"re-review list ({red.rereview_rule}), but it was not written in this run: it is "
+            "written to the restricted file restricted/rereview.parquet when the audit runs "
+            "with an output folder (fairaudit check)."
+        )
+    elif rows:
+        note = (
+            "No re-review list was made in this run: it is written to the restricted file "
+            "restricted/rereview.parquet when the audit runs with an output folder (fairaudit "
+            "check)."
+        )
+    else:
+        note = "Nobody is on a re-review list."
+    channels = [RedressChannel(name=c.name, how=c.how, deadline=c.deadline) for c in red.channels]
+    if channels:
+        channels_note = (
+            "People can challenge a decision through these routes; the people on the re-review "
+            "list should be told of them."
+        )
+    else:
+        channels_note = (
+            "The spec names no appeal or grievance route: add `recommend.channels` (name, how "
+            "to reach it, deadline) so the card can tell people where to turn."
+        )
+    return RedressSection(
+        computed=True,
+        harm=harm_words,
+        what=what,
+        groups=rows,
+        rereview_total=total,
+        rereview_rule=red.rereview_rule,
+        rereview_artifact=red.rereview_artifact,
+        rereview_note=note,
+        channels=channels,
+        channels_note=channels_note,
+        not_computed=None,
+    )
+
+
+def _mitigation(result: AuditResult, blocked: Any, min_cell: int) -> MitigationSection:
+    rec = result.recommendations
+    mit = rec.mitigation if rec is not None else None
+    if mit is None:
+        how = (
+            "the spec's `recommend.simulate` is false: set it to true (the default)"
+            if rec is not None
+            else _HOW_TO_RECOMMEND
+        )
+        return MitigationSection(
+            computed=False,
+            harm_metric=None,
+            harm_name=None,
+            groups=[],
+            options=[],
+            recommended=None,
+            conclusion=None,
+            cost_definition=None,
+            what=[],
+            not_computed=(
+                "Mitigation: not computed — no change to the model was simulated. To compare "
+                "options (one threshold for everyone, the spec's rules changes, removing "
+                "outreach steps, correcting data defects), each re-run on the audit data with "
+                f"its checks, overall error, harm and cost: {how}."
+            ),
+        )
+    metric = mit.harm_metric
+    cell = _HARM_CELL.get(metric, "fn")
+    by_label = {group_label(g.attributes): g for g in result.groups}
+    labels = list(mit.options[0].harm) if mit.options else []
+
+    def denominator(g: GroupResult) -> int:
+        c = g.counts
+        return c.tp + c.fn if cell == "fn" else c.fp + c.tn
+
+    def harm(label: str, value: float | None) -> float | None:
+        g = by_label.get(label)
+        if value is None or g is None or blocked(g.attributes):
+            return None
+        # the rate times the group's (unchanged) denominator is the option's count
+        return None if _small_share(value, denominator(g), min_cell) else _r(value)
+
+    options = [
+        OptionRow(
+            name=o.name,
+            kind=o.kind,
+            kind_name=_KIND_NAMES[o.kind],
+            description=_sentence(o.description),
+            recommended=o.name == mit.recommended,
+            passes=o.passes,
+            failed=o.failed,
+            insufficient=o.insufficient,
+            failed_groups=o.failed_groups,
+            overall_error=_r(o.overall_error),
+            harm={label: harm(label, o.harm.get(label)) for label in labels},
+            newly_covered_eligible=round(o.newly_covered_eligible),
+            newly_covered_ineligible=round(o.newly_covered_ineligible),
+            cost=None if o.cost is None else round(o.cost),
+            cost_unit=o.cost_unit,
+        )
+        for o in mit.options
+    ]
+    hname = metric_name(metric, result.intervention)
+    covered = "eligible" if result.intervention == "assistive" else "truly positive"
+    what = [
+        "Each option was simulated by running the whole audit again on the same data with the "
+        "change applied — the same counting, statistics and checks — so its numbers are what "
+        "the audit would report for the changed model on this data. They are not a forecast "
+        "of how people, staff or the registry would respond to the change.",
+        f"Columns: whether every check passes; the failed checks (and those without a verdict); "
+        f"the overall error (the share of all audited decisions that are wrong: 1 − accuracy); "
+        f"the {hname} of each group that fails now; the change in {covered} people and in "
+        f"other people selected, against the present model"
+        + (" (population estimates from the weights)" if result.weighted else "")
+        + f"; and the cost: {mit.cost_definition}.",
+        f"– in a group's column: not shown, because the group (or its reference) has a small "
+        f"count, or the rate would reveal a count from 1 to {min_cell - 1}.",
+    ]
+    return MitigationSection(
+        computed=True,
+        harm_metric=metric,
+        harm_name=hname,
+        groups=labels,
+        options=options,
+        recommended=mit.recommended,
+        conclusion=_sentence(mit.conclusion),
+        cost_definition=mit.cost_definition,
+        what=what,
+        not_computed=None,
     )
 
 
@@ -2180,6 +3023,14 @@ def _limitations(
         "groups, and harms outside the decision audited (e.g. how people are treated after "
         "it), are not measured."
     )
+    rec = result.recommendations
+    if rec is not None and (rec.redress is not None or rec.mitigation is not None):
+        out.append(
+            "Redress and mitigation take the audit's label as the truth: who was wrongly "
+            f"{'excluded' if result.intervention == 'assistive' else 'flagged'} and what a "
+            "change would fix are only as right as that label. A simulated change is the "
+            "model re-run on this data, not a forecast of what happens when it is adopted."
+        )
     if spec is None:
         out.append(
             "The audit spec was not given: whether the data is real or synthetic is not stated."
@@ -2233,15 +3084,22 @@ def _crosswalk() -> list[CrosswalkRow]:
         ),
         (
             "Model Cards (Mitchell et al. 2019)",
-            "Ethical considerations",
-            ["summary", "explanations"],
-            "likely proxies of protected attributes, for legal and ethical review",
+            "Ethical considerations: risks and harms",
+            ["summary", "explanations", "redress"],
+            "likely proxies of protected attributes, for legal and ethical review; the people "
+            "harmed in each failing group and the value at stake",
+        ),
+        (
+            "Model Cards (Mitchell et al. 2019)",
+            "Ethical considerations: mitigations",
+            ["mitigation"],
+            "every simulated change with its effect on the checks, errors and cost",
         ),
         (
             "Model Cards (Mitchell et al. 2019)",
             "Caveats and recommendations",
-            ["limitations", "summary"],
-            "",
+            ["limitations", "summary", "redress", "mitigation"],
+            "what should happen: who to re-review, the appeal routes, the change to adopt",
         ),
         (
             "EU AI Act, Annex IV §2(g)",
@@ -2275,6 +3133,27 @@ def _crosswalk() -> list[CrosswalkRow]:
         ),
         ("EU AI Act, Annex IV §3", "Specifications on input data", ["data"], ""),
         (
+            "EU AI Act, Annex IV §5",
+            "Risk management system (Article 9): risk management measures",
+            ["mitigation"],
+            "options simulated on the audit data with their effect and cost; not the "
+            "provider's whole risk management system",
+        ),
+        (
+            "EU AI Act, Art. 27 fundamental rights impact assessment",
+            "(d) Specific risks of harm to the persons or groups likely to be affected",
+            ["summary", "gates", "redress"],
+            "who is harmed and how many people, with intervals",
+        ),
+        (
+            "EU AI Act, Art. 27 fundamental rights impact assessment",
+            "(f) Measures to be taken when the risks materialise, including internal "
+            "governance and complaint mechanisms",
+            ["redress", "mitigation"],
+            "re-review of the people harmed (the list is restricted), the complaint and appeal "
+            "routes, and the simulated changes",
+        ),
+        (
             "NYC Local Law 144 bias-audit summary",
             "Source and explanation of the data used",
             ["data"],
@@ -2299,6 +3178,12 @@ def _crosswalk() -> list[CrosswalkRow]:
             "the card's date; the tool's distribution date is not stated",
         ),
         (
+            "NYC Local Law 144 notice to candidates",
+            "How to request an alternative selection process or accommodation",
+            ["redress"],
+            "LL144 covers hiring; the analogue for a public service is the appeal routes",
+        ),
+        (
             "Canada, Directive on Automated Decision-Making",
             "Quality assurance: testing for unintended data biases that may unfairly affect "
             "outcomes",
@@ -2317,6 +3202,17 @@ def _crosswalk() -> list[CrosswalkRow]:
             ["summary", "explanations"],
             "",
         ),
-        ("Canada, Directive on Automated Decision-Making", "Recourse", [], "not part of this card"),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Algorithmic Impact Assessment: measures that mitigate the risks found",
+            ["mitigation"],
+            "simulated changes and the one recommended, or that none fixes the failures",
+        ),
+        (
+            "Canada, Directive on Automated Decision-Making",
+            "Recourse: options for clients to challenge the decision",
+            ["redress"],
+            "the appeal and grievance routes the spec names, and how many people to re-review",
+        ),
     ]
     return [CrosswalkRow(framework=f, item=i, sections=s, note=n) for f, i, s, n in rows]

@@ -80,6 +80,10 @@ def _count(x: int | str) -> str:
     return f"{x:,}" if isinstance(x, int) else str(x)
 
 
+def _signed(x: float | None) -> str:
+    return "–" if x is None else f"{x:+,.0f}" if x else "0"
+
+
 def _dec(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
@@ -126,6 +130,7 @@ def _environment(autoescape: bool) -> Any:
         ratio=_ratio,
         ci_ratio=_ci_ratio,
         count=_count,
+        signed=_signed,
         num=_num,
         ci_num=_ci_num,
         p=_p,
@@ -337,6 +342,37 @@ def _driver_charts(card: Card) -> dict[str, str]:
     return out
 
 
+MITIGATION_CHART = "mitigation-options"
+
+
+def _mitigation_charts(card: Card) -> dict[str, str]:
+    """The trade-off chart of the mitigation options (failed checks and cost)."""
+    mit = card.mitigation
+    if not mit.computed or len(mit.options) < 2:
+        return {}
+    from fairaudit.card.charts import OptionBar, options_svg
+
+    units = {o.cost_unit for o in mit.options}
+    cost_label = f"cost against the present model ({units.pop()})" if len(units) == 1 else None
+    bars = [
+        OptionBar(
+            label=o.name,
+            failed=o.failed,
+            passes=o.passes,
+            recommended=o.recommended,
+            present=o.kind == "current",
+            cost=o.cost,
+        )
+        for o in mit.options
+    ]
+    title = "Each simulated option: failed checks" + (" and cost" if cost_label else "")
+    return {
+        MITIGATION_CHART: options_svg(
+            bars, cost_label=cost_label, chart_id="chart-mitigation", title=title
+        )
+    }
+
+
 def render_charts(card: Card) -> dict[str, str]:
     """The card's charts as standalone SVG documents, by chart title (what the HTML inlines).
 
@@ -345,7 +381,7 @@ def render_charts(card: Card) -> dict[str, str]:
     card
         A card from :func:`build_card`.
     """
-    return {**_charts(card), **_driver_charts(card)}
+    return {**_charts(card), **_driver_charts(card), **_mitigation_charts(card)}
 
 
 def render_html(card: Card) -> str:
@@ -370,6 +406,8 @@ def render_html(card: Card) -> str:
         css=css,
         charts=_charts(card),
         driver_charts=_driver_charts(card),
+        mitigation_charts=_mitigation_charts(card),
+        MITIGATION_CHART=MITIGATION_CHART,
         gap_chart_key=gap_chart_key,
         verdicts=_verdicts(card),
         **_context(card),
