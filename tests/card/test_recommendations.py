@@ -23,6 +23,7 @@ from tests.card.test_suppression import make_result
 from tests.test_recommend import RULES, SPEC, _people
 
 DFC = "digital_family_card"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _key(attrs: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -189,6 +190,7 @@ def test_mitigation_numbers_equal_the_results() -> None:
         assert row.newly_covered_ineligible == round(o.newly_covered_ineligible)
         assert row.cost == round(o.cost)  # type: ignore[arg-type]
         assert row.cost_unit == o.cost_unit
+        assert row.reviews == o.reviews  # DFC's reviews are thousands: nothing to hide
         assert not row.recommended
         for label, rate in o.harm.items():
             g = by_label[label]
@@ -208,6 +210,24 @@ def test_mitigation_numbers_equal_the_results() -> None:
     residence = next(o for o in section.options if o.name.startswith("residence"))
     assert residence.harm["citizenship=stateless"] is None
     assert withheld >= 1
+    # the manual-review options count the families with a missing record, straight from
+    # the data
+    frame = pd.read_parquet(
+        ROOT / "examples/digital_family_card/population.parquet",
+        columns=["lacks_utilities_registry", "disability_registry"],
+    )
+    reviews = {o.name: o.reviews for o in section.options}
+    assert reviews["'lacks_utilities': missing = manual review"] == int(
+        frame["lacks_utilities_registry"].isna().sum()
+    )
+    assert reviews["'disability_in_family': missing = manual review"] == int(
+        frame["disability_registry"].isna().sum()
+    )
+    assert reviews["present model"] is None
+    md = render_markdown(card)
+    assert "| manual reviews |" in md
+    utilities = reviews["'lacks_utilities': missing = manual review"]
+    assert f"| {utilities:,} |" in md
     # the present model's row is the audit itself
     present = section.options[0]
     assert present.kind == "current" and present.cost == 0

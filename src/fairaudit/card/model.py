@@ -565,6 +565,11 @@ class OptionRow(_Model):
     )
     cost: int | None = Field(description="Change in cost against the present model.")
     cost_unit: str
+    reviews: Shown | None = Field(
+        None,
+        description="Cases the option sends to manual review (a caseworker records the true "
+        "value of a missing record); null: none.",
+    )
 
 
 class MitigationSection(_Model):
@@ -2932,6 +2937,12 @@ def _mitigation(result: AuditResult, blocked: Any, min_cell: int) -> MitigationS
             newly_covered_ineligible=round(o.newly_covered_ineligible),
             cost=None if o.cost is None else round(o.cost),
             cost_unit=o.cost_unit,
+            # a count of people with a missing record, tied to no other count on the card
+            reviews=None
+            if o.reviews is None
+            else small_mark(min_cell)
+            if 0 < o.reviews < min_cell
+            else o.reviews,
         )
         for o in mit.options
     ]
@@ -2947,7 +2958,13 @@ def _mitigation(result: AuditResult, blocked: Any, min_cell: int) -> MitigationS
         f"the {hname} of each group that fails now; the change in {covered} people and in "
         f"other people selected, against the present model"
         + (" (population estimates from the weights)" if result.weighted else "")
-        + f"; and the cost: {mit.cost_definition}.",
+        + f"; and the cost: {mit.cost_definition}"
+        + (
+            "; for the manual-review options, the cases a caseworker would review"
+            if any(o.reviews is not None for o in mit.options)
+            else ""
+        )
+        + ".",
         f"– in a group's column: not shown, because the group (or its reference) has a small "
         f"count, or the rate would reveal a count from 1 to {min_cell - 1}.",
     ]
