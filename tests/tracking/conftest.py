@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -60,16 +62,27 @@ def _popen(root: Path, port: int, log: Any) -> subprocess.Popen[bytes]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        # its own process group: the server starts uvicorn and a job runner with worker
+        # processes, which outlive a terminated parent unless the whole group is stopped
+        start_new_session=True,
     )
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+    """Stop the server and every process it started (the whole process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # workers still shutting down
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 @pytest.fixture(scope="session")

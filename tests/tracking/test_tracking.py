@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,15 @@ def test_unreachable_server_keeps_local_results(tmp_path: Path) -> None:
     (tmp_path / "srv").mkdir()
     proc, uri = start_server(tmp_path / "srv")
     stop_server(proc)
+    # the server's worker can outlive its parent for a moment under load: wait until the
+    # port refuses, so the audit meets an unreachable server, not a dying one
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=1):
+                time.sleep(0.2)
+        except OSError:
+            break
     spec = _setup(tmp_path)
     t0 = time.monotonic()
     res = _run(tmp_path, str(spec), "--mlflow-uri", uri)
