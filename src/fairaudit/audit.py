@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,7 @@ from fairaudit.metrics.scores import (
 from fairaudit.metrics.significance import adjust_p_values
 from fairaudit.metrics.statistics import grouping_statistics
 from fairaudit.metrics.uncertainty import wilson_interval
-from fairaudit.models.base import LoadContext, Model, ModelLoader, file_sha256
+from fairaudit.models.base import LoadContext, Model, ModelLoader, binary_decision, file_sha256
 from fairaudit.plugins import Registry, make_registry
 from fairaudit.results import (
     AuditResult,
@@ -63,6 +63,7 @@ from fairaudit.results import (
     Disparity,
     GroupResult,
     MetricValue,
+    OptionNotRun,
     Overall,
     PoorestGroup,
     PoorestResults,
@@ -82,6 +83,9 @@ from fairaudit.results import (
     atomic_write_parquet,
 )
 from fairaudit.spec import AuditSpec, ProtectedAttribute, spec_sha256, validation_to_spec_error
+
+if TYPE_CHECKING:
+    from fairaudit.recommend.mitigation import Candidate
 
 __all__ = ["AuditRun", "run_audit"]
 
@@ -162,11 +166,15 @@ def run_audit(
         error: it is in the result's ``checks`` and ``status``.
     """
     registry = registry if registry is not None else make_registry()
+    if spec.recommend is not None and spec.recommend.retrain is not None:
+        from fairaudit.recommend.retrain import check_retrain_spec
+
+        check_retrain_spec(spec)  # before any row is read
     run = count(spec, registry=registry, progress=progress, batch_rows=batch_rows)
     result = summarise(spec, run)
     if spec.explain is not None:
         data_path = spec.base_dir / spec.data.path
-        reader = _reader_for(spec, data_path, registry)
+        reader = _reader_for(spec, data_path, registry, fmt=spec.data.format)
         if status is not None:
             status("explaining a sample and writing reason codes")
         result.explanations = explain_audit(
@@ -244,8 +252,20 @@ def recommend_audit(
 
     mitigation = None
     if spec.recommend.simulate:
+        retrained, not_run = (
+            _retrained_options(spec, run, result, registry, batch_rows=batch_rows, status=status)
+            if spec.recommend.retrain is not None
+            else ([], [])
+        )
         mitigation, _ = simulate(
-            spec, run.model, result, run_audit_with=run_with, recorder=recorder, progress=progress
+            spec,
+            run.model,
+            result,
+            run_audit_with=run_with,
+            recorder=recorder,
+            progress=progress,
+            extra=retrained,
+            not_run=not_run,
         )
     elif groups:
         run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
@@ -260,11 +280,119 @@ def recommend_audit(
     )
 
 
+def _group_keys(
+    spec: AuditSpec, attributes: list[str], frame: pd.DataFrame, file: Path
+) -> np.ndarray:
+    """One key per row naming its group of ``attributes`` (``sex=female × region=north``),
+    cleaned as the audit cleans them (labels, bins, missing = ``unknown``)."""
+    keys: pd.Series | None = None
+    for i, p in enumerate(spec.protected):
+        if p.name not in attributes:
+            continue
+        values = _protected_values(frame[p.source_column], p, i, spec, file)[0]
+        part = p.name + "=" + pd.Series(np.asarray(values, dtype=object), dtype=object)
+        keys = part if keys is None else keys + " × " + part
+    assert keys is not None
+    return keys.to_numpy(dtype=object)
+
+
+def _retrained_options(
+    spec: AuditSpec,
+    run: AuditRun,
+    result: AuditResult,
+    registry: Registry,
+    *,
+    batch_rows: int,
+    status: Callable[[str], None] | None,
+) -> tuple[list[Candidate], list[OptionNotRun]]:
+    """Read the training data and train every ``recommend.retrain`` method that runs."""
+    from fairaudit.recommend.retrain import (
+        TrainingSet,
+        constraint_of,
+        option_name,
+        retrain_attributes,
+        retrain_plan,
+        retrainable,
+        train_option,
+    )
+
+    assert spec.recommend is not None and spec.recommend.retrain is not None
+    rt = spec.recommend.retrain
+    model = retrainable(spec, run.model)
+    attributes = retrain_attributes(spec, result)
+    methods, not_run = retrain_plan(spec, model, attributes)
+    if not methods:
+        return [], not_run
+    loc = ("recommend", "retrain", "data")
+    path = spec.base_dir / rt.data.path
+    reader = _reader_for(spec, path, registry, fmt=rt.data.format, loc=(*loc, "path"))
+    label = rt.data.label or spec.data.label
+    chosen = [p for p in spec.protected if p.name in attributes]
+    wanted = {label: "recommend.retrain.data.label" if rt.data.label else "data.label"}
+    for c in model.columns:
+        wanted.setdefault(c, f"model ({spec.model.loader} loader)")
+    for p in chosen:
+        wanted.setdefault(p.source_column, f"protected[{spec.protected.index(p)}].column")
+    check_columns(reader.columns(path), wanted, file=path)
+    text_cols = [p.source_column for p in chosen if p.bins is None]
+    if status is not None:
+        status(f"reading the training data {path.name}")
+    batches = list(
+        reader.iter_batches(path, list(wanted), batch_rows=batch_rows, as_text=text_cols)
+    )
+    frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=list(wanted))
+    if len(frame) == 0:
+        raise InputError("the training data has no rows", file=path, fix="check the file")
+    positive = (
+        rt.data.positive_label if rt.data.positive_label is not None else spec.data.positive_label
+    )
+    y = binary_decision(
+        frame[label],
+        what="the training label",
+        positive=positive,
+        file=str(path),
+        column=label,
+        fix="the label must be 1 (truly eligible/positive) or 0; map it, or set "
+        "recommend.retrain.data.positive_label to the value meaning positive",
+    ).astype("int64")
+    train = TrainingSet(
+        frame=frame,
+        y=y,
+        groups=_group_keys(spec, attributes, frame, path),
+        path=path,
+        label=label,
+        attributes=tuple(attributes),
+    )
+    audit_path = spec.base_dir / spec.data.path
+
+    def groups_of(batch: pd.DataFrame) -> np.ndarray:
+        return _group_keys(spec, attributes, batch, audit_path)
+
+    constraint = constraint_of(spec)
+    retrained: list[Candidate] = []
+    for k, method in enumerate(methods, start=1):
+        if status is not None:
+            status(
+                f"training mitigation model {k}/{len(methods)}: {option_name(method, constraint)}"
+            )
+        retrained.append(
+            train_option(method, spec, model, train, groups_of, [p.source_column for p in chosen])
+        )
+    return retrained, not_run
+
+
 # --------------------------------------------------------------------------- load + count
 
 
-def _reader_for(spec: AuditSpec, path: Path, registry: Registry) -> DataReader:
-    fmt: str | None = spec.data.format
+def _reader_for(
+    spec: AuditSpec,
+    path: Path,
+    registry: Registry,
+    *,
+    fmt: str | None,
+    loc: tuple[str | int, ...] = ("data", "path"),
+) -> DataReader:
+    """The reader of ``path``: ``fmt``, else the one whose suffixes the file name has."""
     if fmt is None:
         name = path.name.lower()
         for comp in registry.components("data_reader"):
@@ -274,8 +402,8 @@ def _reader_for(spec: AuditSpec, path: Path, registry: Registry) -> DataReader:
     if fmt is None:
         raise spec.error(
             f"cannot tell the format of {path.name!r} from its suffix",
-            loc=("data", "path"),
-            fix="add `format: csv` or `format: parquet` under data",
+            loc=loc,
+            fix=f"add `format: csv` or `format: parquet` under {'.'.join(map(str, loc[:-1]))}",
         )
     cls = registry.get("data_reader", fmt)
     reader: DataReader = cls()
@@ -348,7 +476,7 @@ def count(
             loc=("data", "path"),
             fix="check the path; relative paths are relative to the spec's folder",
         )
-    reader = _reader_for(spec, data_path, registry)
+    reader = _reader_for(spec, data_path, registry, fmt=spec.data.format)
     available = reader.columns(data_path)
     if model is None:
         model = _load_model(spec, registry)

@@ -370,7 +370,7 @@ class OptionEffect(_Model):
     """One mitigation option, simulated by re-running the audit with it."""
 
     name: str
-    kind: Literal["current", "threshold", "rules", "data"]
+    kind: Literal["current", "threshold", "rules", "data", "retrain"]
     description: str
     passes: bool = Field(description="No gate fails.")
     failed: int = Field(description="Failed checks.")
@@ -393,10 +393,24 @@ class OptionEffect(_Model):
     )
 
 
+class OptionNotRun(_Model):
+    """A mitigation option the spec asked for that was not simulated, and why."""
+
+    name: str
+    kind: Literal["retrain"]
+    description: str
+    reason: str
+
+
 class Mitigation(_Model):
     harm_metric: str
     cost_definition: str
     options: list[OptionEffect] = Field(description="The present model first.")
+    not_run: list[OptionNotRun] = Field(
+        default_factory=list,
+        description="Options asked for but not simulated (e.g. per-group thresholds the "
+        "spec does not declare lawful), each with the reason.",
+    )
     recommended: str | None = Field(description="The passing option of least cost, if any.")
     conclusion: str
 

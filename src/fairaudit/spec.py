@@ -317,6 +317,98 @@ class RulesChangeSpec(_Strict):
     )
 
 
+class TrainingDataSpec(_Strict):
+    """The rows a mitigation model is retrained on (same formats as ``data:``)."""
+
+    path: str = Field(description="CSV or Parquet file, relative to the spec's folder.")
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="File format; inferred from the suffix when omitted."
+    )
+    label: str | None = Field(
+        None, description="Column with the truth to train on; default: the audit's data.label."
+    )
+    positive_label: str | int | float | bool | None = Field(
+        None,
+        description="The label value meaning 'positive' when the label is not 0/1; default: "
+        "the audit's data.positive_label.",
+    )
+
+
+RetrainMethod = Literal["exponentiated_gradient", "reweighing", "threshold_optimizer"]
+_ALL_METHODS: tuple[RetrainMethod, ...] = (
+    "exponentiated_gradient",
+    "reweighing",
+    "threshold_optimizer",
+)
+RetrainConstraint = Literal[
+    "demographic_parity",
+    "equalized_odds",
+    "true_positive_rate_parity",
+    "false_positive_rate_parity",
+    "error_rate_parity",
+]
+
+
+class RetrainSpec(_Strict):
+    """Mitigations that retrain (or post-process) the audited scikit-learn estimator."""
+
+    data: TrainingDataSpec = Field(description="The training data.")
+    methods: list[RetrainMethod] = Field(
+        default_factory=lambda: list(_ALL_METHODS),
+        min_length=1,
+        description="exponentiated_gradient (fairlearn's reduction under `constraint`), "
+        "reweighing (Kamiran-Calders sample weights), threshold_optimizer (fairlearn's "
+        "per-group thresholds; runs only with group_thresholds_lawful: true).",
+    )
+    constraint: RetrainConstraint | None = Field(
+        None,
+        description="The fairness constraint of exponentiated_gradient and "
+        "threshold_optimizer. Default: the parity of the headline harm metric — "
+        "true_positive_rate_parity (assistive: exclusion error), false_positive_rate_parity "
+        "(punitive).",
+    )
+    difference_bound: float = Field(
+        0.01, gt=0.0, le=1.0, description="The constraint's allowed difference between groups."
+    )
+    eps: float = Field(
+        0.01, gt=0.0, description="exponentiated_gradient: allowed constraint violation."
+    )
+    max_iter: int = Field(50, ge=1, le=1000, description="exponentiated_gradient: iterations.")
+    threshold_objective: Literal["accuracy_score", "balanced_accuracy_score"] = Field(
+        "accuracy_score", description="threshold_optimizer: what the thresholds maximise."
+    )
+    attributes: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Protected attributes used as sensitive features. Default: the "
+        "attributes of the checks that failed.",
+    )
+    group_thresholds_lawful: bool = Field(
+        False,
+        description="Whether deciding with a separate threshold per group (reading the "
+        "protected attribute at decision time) is lawful for this programme. "
+        "threshold_optimizer runs only when true.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RetrainSpec:
+        dupes = sorted({m for m in self.methods if self.methods.count(m) > 1})
+        if dupes:
+            raise ValueError(f"methods are listed twice: {dupes}")
+        if self.attributes is not None:
+            twice = sorted({a for a in self.attributes if self.attributes.count(a) > 1})
+            if twice:
+                raise ValueError(f"attributes are listed twice: {twice}")
+        if "threshold_optimizer" in self.methods and self.constraint == "error_rate_parity":
+            raise ValueError(
+                "threshold_optimizer has no error_rate_parity constraint (fairlearn's "
+                "ThresholdOptimizer supports demographic_parity, equalized_odds, "
+                "true_positive_rate_parity, false_positive_rate_parity); choose one of them, "
+                "or remove threshold_optimizer from methods"
+            )
+        return self
+
+
 class RecommendSpec(_Strict):
     """Redress for the people a failed gate harms, and simulated mitigation options."""
 
@@ -341,6 +433,11 @@ class RecommendSpec(_Strict):
     )
     thresholds: int = Field(9, ge=2, le=101, description="Points of the threshold sweep.")
     rules_changes: list[RulesChangeSpec] = Field(default_factory=list)
+    retrain: RetrainSpec | None = Field(
+        None,
+        description="Retrain the audited scikit-learn estimator on training data with "
+        "fairlearn's mitigations, and simulate each like the other options.",
+    )
 
 
 class MlflowTrackingSpec(_Strict):

@@ -544,7 +544,7 @@ class OptionRow(_Model):
     """One mitigation option, simulated by re-running the audit with it."""
 
     name: str
-    kind: Literal["current", "threshold", "rules", "data"]
+    kind: Literal["current", "threshold", "rules", "data", "retrain"]
     kind_name: str
     description: str
     recommended: bool
@@ -572,6 +572,15 @@ class OptionRow(_Model):
     )
 
 
+class OptionNotRunRow(_Model):
+    """An option the spec asked for that was not simulated, and why."""
+
+    name: str
+    kind_name: str
+    description: str
+    reason: str
+
+
 class MitigationSection(_Model):
     """The trade-off of every simulated option, and the one recommended (if any)."""
 
@@ -580,6 +589,9 @@ class MitigationSection(_Model):
     harm_name: str | None
     groups: list[str] = Field(description="The groups failing now: the harm columns.")
     options: list[OptionRow] = Field(description="The present model first.")
+    not_run: list[OptionNotRunRow] = Field(
+        default_factory=list, description="Options asked for but not simulated, with why."
+    )
     recommended: str | None = Field(description="The passing option of least cost, if any.")
     conclusion: str | None
     cost_definition: str | None
@@ -2566,6 +2578,7 @@ _KIND_NAMES = {
     "threshold": "one threshold for everyone",
     "rules": "rules change",
     "data": "data correction",
+    "retrain": "retrained model",
 }
 _PER_RECIPIENT = re.compile(
     r"\s+per\s+(?:family|families|person|people|household|households|beneficiary|"
@@ -2974,6 +2987,15 @@ def _mitigation(result: AuditResult, blocked: Any, min_cell: int) -> MitigationS
         harm_name=hname,
         groups=labels,
         options=options,
+        not_run=[
+            OptionNotRunRow(
+                name=o.name,
+                kind_name=_KIND_NAMES[o.kind],
+                description=_sentence(o.description),
+                reason=_sentence(o.reason),
+            )
+            for o in mit.not_run
+        ],
         recommended=mit.recommended,
         conclusion=_sentence(mit.conclusion),
         cost_definition=mit.cost_definition,

@@ -12,8 +12,9 @@
   effect is exactly what the audit would report for the changed model: a single global
   threshold (score models), rules changes (drop an outreach step, read a missing record as
   "manual review", a parameter), and data fixes (every registry field the spec pairs with
-  its true value, corrected). The option that passes every gate at least cost is
-  recommended; when none passes, the result says so.
+  its true value, corrected), and with ``recommend.retrain`` the estimator retrained with
+  fairlearn's mitigators or reweighing (:mod:`fairaudit.recommend.retrain`). The option that
+  passes every gate at least cost is recommended; when none passes, the result says so.
 """
 
 from fairaudit.recommend.mitigation import Candidate, candidates, simulate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ import pandas as pd
 from fairaudit.models.base import Model, Prediction, decision_from_score
 from fairaudit.models.rules import is_rules_model
 from fairaudit.recommend.redress import HARM, failed_groups, group_label
-from fairaudit.results import AuditResult, Mitigation, OptionEffect
+from fairaudit.results import AuditResult, Mitigation, OptionEffect, OptionNotRun
 from fairaudit.spec import AuditSpec
 
 __all__ = ["Candidate", "candidates", "simulate"]
@@ -443,11 +443,15 @@ def simulate(
     run_audit_with: Callable[[AuditSpec, Model], AuditResult],
     recorder: Callable[[Model], Model] | None = None,
     progress: OptionProgress | None = None,
+    extra: Sequence[Candidate] = (),
+    not_run: Sequence[OptionNotRun] = (),
 ) -> tuple[Mitigation, Model | None]:
     """Re-run the audit for the present model and every option; return the trade-off table.
 
     ``run_audit_with(spec, model)`` counts and summarises (the audit's own code);
-    ``recorder`` wraps the present model's re-run (the re-review list is noted then).
+    ``recorder`` wraps the present model's re-run (the re-review list is noted then);
+    ``extra``: options built elsewhere (retrained models), simulated after the others;
+    ``not_run``: options asked for but not simulated, reported with their reason.
     Returns the table and the wrapped present model.
     """
     sim_spec = spec
@@ -458,7 +462,7 @@ def simulate(
     if progress:
         progress("present model", 0, 1)
     base_res = run_audit_with(sim_spec, present)
-    opts = candidates(spec, model, present.unknown)
+    opts = [*candidates(spec, model, present.unknown), *extra]
     total = len(opts) + 1
     effects = [
         _effect(
@@ -513,6 +517,10 @@ def simulate(
         )
     else:
         conclusion = "No mitigation option could be derived from this model or the spec."
+    if not_run and not effects[0].passes:
+        conclusion += (
+            " Not simulated: " + "; ".join(f"{o.name} ({o.reason})" for o in not_run) + "."
+        )
     cost_definition = (
         "change in true cases no longer flagged"
         if spec.intervention == "punitive"
@@ -523,6 +531,7 @@ def simulate(
             harm_metric=metric,
             cost_definition=cost_definition,
             options=effects,
+            not_run=list(not_run),
             recommended=recommended,
             conclusion=conclusion,
         ),
