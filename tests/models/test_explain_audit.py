@@ -46,10 +46,10 @@ def test_sklearn_audit_with_explanations(tmp_path: Path, sklearn_skops_model) ->
     results = json.loads(text)
     ex = results["explanations"]
     assert ex["explainer"] in {"linear", "tree", "permutation"}
-    assert ex["reasons_artifact"] == "restricted/reasons.parquet"
+    assert ex["reasons_artifact"] == "restricted/reasons"
     assert "P0001" not in text  # no row-level data in results
     # the restricted artifact: reason codes of every denied row, keyed by the row id
-    codes = pd.read_parquet(out / "restricted" / "reasons.parquet")
+    codes = pd.read_parquet(out / "restricted" / "reasons")
     denied = set(frame["person_id"][fx.decision == 0])
     assert set(codes["row_id"]) <= denied and len(set(codes["row_id"])) > 0.9 * len(denied)
     assert codes["rank"].max() <= 2 and (codes["contribution"] > 0).all()

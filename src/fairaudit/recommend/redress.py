@@ -94,7 +94,7 @@ class RereviewRecorder(Model):
         return pred
 
     def _record(self, frame: pd.DataFrame, pred: Prediction) -> None:
-        from fairaudit.audit import _protected_values
+        from fairaudit.engines.local import _protected_values
 
         spec, n = self.spec, len(frame)
         ids = (
