@@ -215,11 +215,13 @@ def recommend_audit(
 
     Every option is audited by this module's own counting and statistics on the same data;
     the present model is re-run once more with a recorder noting the re-review list
-    (written to ``restricted_dir/rereview.parquet``, row level, never in the results).
+    (written to ``restricted_dir/rereview/``, a Parquet folder: row level, never in the
+    results). On Spark every option runs on the executors, which also write the list.
     """
     from fairaudit.recommend import RereviewRecorder, redress, simulate
     from fairaudit.recommend.mitigation import _fresh
-    from fairaudit.recommend.redress import failed_groups
+    from fairaudit.recommend.redress import failed_groups, listed_counts
+    from fairaudit.results import publish_dir, staging_dir
 
     assert spec.recommend is not None
     if spec.recommend.margin is not None and getattr(run.model, "threshold", None) is None:
@@ -232,9 +234,20 @@ def recommend_audit(
     data_path = spec.base_dir / spec.data.path
     groups = failed_groups(result)
     recorders: list[RereviewRecorder] = []
+    on_spark = spec.engine == "spark"
+    final = restricted_dir / "rereview" if restricted_dir is not None else None
+    # built aside and published whole; on Spark the executors write their parts into it
+    staged = staging_dir(final) if final is not None else None
 
     def recorder(model: Model) -> Model:
-        r = RereviewRecorder(model, spec, groups, data_path, margin=spec.recommend.margin)  # type: ignore[union-attr]
+        r = RereviewRecorder(
+            model,
+            spec,
+            groups,
+            data_path,
+            margin=spec.recommend.margin,  # type: ignore[union-attr]
+            folder=staged if on_spark else None,
+        )
         recorders.append(r)
         return r
 
@@ -251,20 +264,48 @@ def recommend_audit(
         else:
             status(f"simulating mitigation option {done}/{total - 1}: {name}")
 
-    mitigation = None
-    if spec.recommend.simulate:
-        mitigation, _ = simulate(
-            spec, run.model, result, run_audit_with=run_with, recorder=recorder, progress=progress
-        )
-    elif groups:
-        run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
-    rows = recorders[0].frame() if recorders else None
-    artifact = None
-    if rows is not None and len(rows) and restricted_dir is not None:
-        atomic_write_parquet(restricted_dir / "rereview.parquet", rows)
-        artifact = "restricted/rereview.parquet"
+    try:
+        mitigation = None
+        if spec.recommend.simulate:
+            mitigation, _ = simulate(
+                spec,
+                run.model,
+                result,
+                run_audit_with=run_with,
+                recorder=recorder,
+                progress=progress,
+            )
+        elif groups:
+            run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
+        listed: dict[str, int] = {}
+        total = 0
+        if recorders and on_spark:
+            rec = recorders[0]
+            listed, total = rec.listed, rec.total
+            if staged is not None:
+                unseen = [f for f in rec.files if not (staged / f).is_file()]
+                if unseen:
+                    raise FairauditError(
+                        f"the executors wrote the re-review list ({', '.join(unseen[:3])}) "
+                        f"into {staged.parent}, but the driver cannot see it there",
+                        fix="put the output folder (--out) on a file system every executor shares",
+                    )
+        elif recorders:
+            rows = recorders[0].frame()
+            listed, total = listed_counts(rows), len(rows)
+            if staged is not None and total:
+                atomic_write_parquet(staged / "part-00000.parquet", rows)
+        artifact = None
+        if staged is not None and final is not None and total:
+            publish_dir(staged, final)
+            artifact = "restricted/rereview"
+    finally:
+        if staged is not None and staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
     return Recommendations(
-        redress=redress(spec, result, rereview=rows, rereview_artifact=artifact),
+        redress=redress(
+            spec, result, rereview_artifact=artifact, listed=listed, listed_total=total
+        ),
         mitigation=mitigation,
     )
 
@@ -406,14 +447,6 @@ def _count_on_spark(
     """The Spark engine (:mod:`fairaudit.engines.spark`): same counter, on executors."""
     from fairaudit.engines.spark import check_positions, count_spark
 
-    if spec.recommend is not None:
-        # the re-review list is recorded by the model wrapper, which on Spark would run on
-        # the executors and be lost: refused rather than giving redress without its list
-        raise spec.error(
-            "recommendations (recommend:) are not built for engine: spark yet",
-            loc=("recommend",),
-            fix="run the recommendations with the local engine, or remove recommend: from the spec",
-        )
     check_positions(spec)
     if model is None:
         model = _load_model(spec, registry)

@@ -68,8 +68,10 @@ def _dfc_spec(path: Path, **over: Any) -> Any:
     spec = load_spec(ROOT / "audits/digital_family_card.yaml")
     data = spec.data.model_copy(update={"path": str(path)})
     explain = spec.explain.model_copy(update={"sample": 400}) if spec.explain else None
-    # recommendations are refused on Spark (tested below)
-    update = {"data": data, "bootstrap": 200, "explain": explain, "recommend": None, **over}
+    # redress and the re-review list; mitigation options are simulated in their own test
+    assert spec.recommend is not None
+    recommend = spec.recommend.model_copy(update={"simulate": False})
+    update = {"data": data, "bootstrap": 200, "explain": explain, "recommend": recommend, **over}
     return spec.model_copy(update=update)
 
 
@@ -113,6 +115,11 @@ def _reasons(folder: Path) -> pd.DataFrame:
     return codes.sort_values(["row_id", "rank"]).reset_index(drop=True)
 
 
+def _rereview(folder: Path) -> pd.DataFrame:
+    rows = pd.read_parquet(folder / "restricted" / "rereview")
+    return rows.sort_values(["priority", "row_id"]).reset_index(drop=True)
+
+
 def test_dfc_results_identical_to_local_engine(
     spark: Any,
     dfc_subset: Path,
@@ -120,8 +127,8 @@ def test_dfc_results_identical_to_local_engine(
     collected: _Collected,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Counts, population parameters, explanations (sample, SHAP, gaps, proxies) and
-    reason codes."""
+    """Counts, population parameters, explanations (sample, SHAP, gaps, proxies), reason
+    codes, redress and the re-review list."""
     from fairaudit.engines import spark as engine
 
     # the median income is narrowed down by the executors until 500 rows remain
@@ -143,6 +150,12 @@ def test_dfc_results_identical_to_local_engine(
     spark_codes = _reasons(tmp_path / "spark")
     pd.testing.assert_frame_equal(spark_codes, _reasons(tmp_path / "local"))
     assert len(list((tmp_path / "spark" / "restricted" / "reasons").glob("part-*.parquet"))) > 1
+    # the re-review list: written by the executors too
+    rec = on_spark.recommendations
+    assert rec is not None and rec.redress.rereview_artifact == "restricted/rereview"
+    rereview = _rereview(tmp_path / "spark")
+    pd.testing.assert_frame_equal(rereview, _rereview(tmp_path / "local"))
+    assert len(rereview) == rec.redress.rereview_total > 0
     # independent check of the counts: group sizes straight from the file
     frame = pd.read_parquet(dfc_subset, columns=["region", "family_id"])
     sizes = frame["region"].astype(str).value_counts()
@@ -181,25 +194,6 @@ def _model_spec(data: Path, model: dict[str, Any], **over: Any) -> Any:
     return spec_from_dict(spec, base_dir=data.parent)
 
 
-def test_sklearn_model_identical_to_local_engine(
-    spark: Any, sklearn_data: Path, sklearn_skops_model: ModelFixture
-) -> None:
-    model = {**sklearn_skops_model.spec, "threshold": 0.5}
-    local = run_audit(_model_spec(sklearn_data, model))
-    on_spark = run_audit(_model_spec(sklearn_data, model, engine="spark", spark={"partitions": 4}))
-    assert _without_provenance(on_spark) == _without_provenance(local)
-    assert on_spark.scores is not None  # score histograms and exact score sums went through
-    # independent: the overall selection rate from the estimator itself
-    frame = pd.read_parquet(sklearn_data)
-    import skops.io as sio
-
-    est = sio.load(
-        sklearn_skops_model.path, trusted=sio.get_untrusted_types(file=sklearn_skops_model.path)
-    )
-    selected = est.predict_proba(frame[sklearn_skops_model.features])[:, 1] >= 0.5
-    assert on_spark.overall.metrics["selection_rate"].value == pytest.approx(selected.mean())
-
-
 def test_onnx_model_is_loaded_again_on_the_workers(
     spark: Any, sklearn_data: Path, onnx_model: ModelFixture
 ) -> None:
@@ -216,7 +210,8 @@ def test_explained_sklearn_model_identical_to_local_engine(
     tmp_path: Path,
     collected: _Collected,
 ) -> None:
-    """Rows without a row id are keyed by their position, which Spark reads from Parquet."""
+    """Counts, score histograms and exact score sums, explanations and reason codes; rows
+    without a row id are keyed by their position, which Spark reads from Parquet."""
     pytest.importorskip("shap")
     model = {**sklearn_skops_model.spec, "threshold": 0.5}
     over = {"explain": {"sample": 200, "top": 2}, "bootstrap": 0}
@@ -246,6 +241,11 @@ def test_explained_sklearn_model_identical_to_local_engine(
     denied = np.flatnonzero(est.predict_proba(frame[sklearn_skops_model.features])[:, 1] < 0.5)
     assert set(codes["row_id"]) <= set(denied) and len(set(codes["row_id"])) > 0.9 * len(denied)
     assert max(n for _, n in collected.results) <= 200
+    # independent: the overall selection rate from the estimator itself
+    assert on_spark.scores is not None
+    assert on_spark.overall.metrics["selection_rate"].value == pytest.approx(
+        1 - len(denied) / len(frame)
+    )
 
 
 def test_mlflow_models_score_through_spark_udf(
@@ -298,6 +298,38 @@ def test_mlflow_models_score_through_spark_udf(
     assert on_spark.scores is not None  # probabilities went through as scores
 
 
+def test_mitigation_options_identical_to_local_engine(
+    spark: Any, dfc_subset: Path, tmp_path: Path
+) -> None:
+    """Options re-run on Spark: a rules change, missing records read as review, a data
+    fix (its median income computed on the corrected rows); the benefit paid is tallied
+    by the executors."""
+    spec = _dfc_spec(dfc_subset, explain=None, bootstrap=0)
+    model = {
+        **spec.model.options,
+        "loader": "rules",
+        "include_outreach": False,
+        "counterfactuals": {
+            "registered_household": spec.model.options["counterfactuals"]["registered_household"]
+        },
+    }
+    assert spec.recommend is not None
+    recommend = spec.recommend.model_copy(update={"simulate": True})
+    spec = spec.model_copy(update={"model": type(spec.model)(**model), "recommend": recommend})
+    local = run_audit(spec, restricted_dir=tmp_path / "local" / "restricted")
+    on_spark = run_audit(
+        spec.model_copy(update={"engine": "spark"}),
+        restricted_dir=tmp_path / "spark" / "restricted",
+    )
+    assert _without_provenance(on_spark) == _without_provenance(local)
+    rec = on_spark.recommendations
+    assert rec is not None and rec.mitigation is not None
+    kinds = {o.kind for o in rec.mitigation.options}
+    assert {"current", "rules", "data"} <= kinds
+    assert all(o.cost is not None for o in rec.mitigation.options[1:])
+    pd.testing.assert_frame_equal(_rereview(tmp_path / "spark"), _rereview(tmp_path / "local"))
+
+
 def test_missing_column_is_named(
     spark: Any, sklearn_data: Path, sklearn_skops_model: ModelFixture
 ) -> None:
@@ -334,17 +366,6 @@ def test_lost_worker_is_a_clear_error(spark: Any, sklearn_data: Path) -> None:
         run_audit(_model_spec(sklearn_data, model, engine="spark"))
     assert err.value.exit_code == 2
     assert "Spark job failed" in err.value.problem
-
-
-def test_recommendations_are_refused_before_spark_runs(
-    spark: Any, sklearn_data: Path, sklearn_skops_model: ModelFixture
-) -> None:
-    spec = _model_spec(
-        sklearn_data, sklearn_skops_model.spec, engine="spark", recommend={"simulate": False}
-    )
-    with pytest.raises(SpecError) as err:
-        run_audit(spec)
-    assert err.value.field == "recommend"
 
 
 def test_explaining_csv_without_row_id_is_refused_before_spark_runs(

@@ -263,12 +263,19 @@ def _prepare_population(
     (it must fit on the driver; pin its parameters otherwise).
     """
     cols = df.select(*[f"`{c}`" for c in columns])
-    prepare = getattr(model, "prepare_parameters", None)
-    rules = getattr(model, "rules", None)
-    if callable(prepare) and rules is not None:
-        prepare(
+    target: Any = model
+    while target is not None and not (
+        callable(getattr(target, "prepare_parameters", None))
+        and getattr(target, "rules", None) is not None
+    ):
+        target = getattr(target, "inner", None)  # through wrappers (mitigation options)
+    if target is not None:
+        rules = target.rules
+        # what the rules see: a wrapper may change the rows first (data corrections)
+        view = model.population_frame
+        target.prepare_parameters(
             lambda name, node, params: _statistic(
-                cols, rules, node, name, params, batch_rows, conform
+                cols, rules, node, name, params, batch_rows, conform, view
             )
         )
         return
@@ -344,6 +351,7 @@ def _statistic(
     params: dict[str, Any],
     batch_rows: int,
     conform: _Conform | None,
+    view: Any = None,
 ) -> float:
     """One population statistic of a rules parameter, computed on Spark, exactly as
     :func:`fairaudit.rules.evaluate.population_parameters` defines it.
@@ -360,6 +368,8 @@ def _statistic(
 
     def pairs(batches: Iterator[Any], bracket: _Bracket) -> Iterator[tuple[Any, Any]]:
         for frame, _ in _frames(batches, batch_rows, conform):
+            if view is not None:
+                frame = view(frame)
             x, w = statistic_inputs(rules, frame, node, name, params)
             m = bracket.mask(x)
             yield x[m], w[m]
@@ -648,6 +658,12 @@ def count_spark(
 
     check_columns(available, wanted, file=where)
     columns = list(dict.fromkeys([*wanted, *(available if not model.columns else [])]))
+    if spec.recommend is not None and not spec.data.row_id:
+        from fairaudit.engines.rows import POSITION
+
+        # the re-review list keys rows by their position in the data
+        df = _with_positions(spark, spec, df)
+        columns.append(POSITION)
     df = _text_columns(spec, df, columns)
     if spec.spark.partitions:
         df = df.repartition(spec.spark.partitions)
@@ -702,7 +718,9 @@ def _run_partitions(
             worker_model = _worker_model(key, shipped.value)
             for frame, _ in _frames(batches, batch_rows, conform):
                 counter.add(frame, worker_model)
-            payload = pickle.dumps(("ok", counter))
+            # what a wrapper gathered (benefit paid, the re-review rows it wrote)
+            gathered = worker_model.partial(f"part-{pid:05d}")
+            payload = pickle.dumps(("ok", (counter, gathered)))
         except Exception as exc:
             # The driver raises what the local engine would have raised (a FairauditError
             # says what is wrong with the data or model; anything else is a bug).
@@ -711,11 +729,14 @@ def _run_partitions(
 
     rows = df.mapInArrow(count_partition, "partition long, payload binary").collect()
     out: list[Counter] = []
+    gathered: list[Any] = []
     for row in sorted(rows, key=lambda r: r["partition"]):
         kind, value = pickle.loads(row["payload"])
         if kind == "error":
             raise pickle.loads(value)
-        out.append(value)
+        out.append(value[0])
+        gathered.append(value[1])
+    model.absorb(gathered)
     return out
 
 
@@ -854,34 +875,9 @@ class SparkRows:
         self.key = uuid.uuid4().hex
         df, self.where, _ = read(self.spark, spec)
         if not spec.data.row_id:
-            df = self._with_positions(df)
+            df = _with_positions(self.spark, spec, df)
         self.df = df
         self.conform = _conformer(spec)
-
-    def _with_positions(self, df: Any) -> Any:
-        from pyspark.sql import functions as F
-
-        from fairaudit.engines.rows import POSITION
-
-        check_positions(self.spec)
-        meta = df.select(
-            "*",
-            F.col("_metadata.file_path").alias("__file"),
-            F.col("_metadata.row_index").alias("__index"),
-        )
-        files = sorted((r["__file"], r["count"]) for r in meta.groupBy("__file").count().collect())
-        if len(files) <= 1:
-            return meta.withColumn(POSITION, F.col("__index")).drop("__file", "__index")
-        offsets, start = [], 0
-        for name, count in files:
-            offsets.append((name, start))
-            start += int(count)
-        table = self.spark.createDataFrame(offsets, "__file string, __offset long")
-        return (
-            meta.join(F.broadcast(table), "__file")
-            .withColumn(POSITION, F.col("__index") + F.col("__offset"))
-            .drop("__file", "__index", "__offset")
-        )
 
     def _select(self, rows: Any, columns: list[str]) -> Any:
         from fairaudit.engines.rows import POSITION
@@ -1119,6 +1115,33 @@ class SparkRows:
         return counts, tallies, int(files["n"].sum())
 
 
+def _with_positions(spark: Any, spec: AuditSpec, df: Any) -> Any:
+    """``df`` with every row's position in the data (Parquet files, in name order)."""
+    from pyspark.sql import functions as F
+
+    from fairaudit.engines.rows import POSITION
+
+    check_positions(spec)
+    meta = df.select(
+        "*",
+        F.col("_metadata.file_path").alias("__file"),
+        F.col("_metadata.row_index").alias("__index"),
+    )
+    files = sorted((r["__file"], r["count"]) for r in meta.groupBy("__file").count().collect())
+    if len(files) <= 1:
+        return meta.withColumn(POSITION, F.col("__index")).drop("__file", "__index")
+    offsets, start = [], 0
+    for name, count in files:
+        offsets.append((name, start))
+        start += int(count)
+    table = spark.createDataFrame(offsets, "__file string, __offset long")
+    return (
+        meta.join(F.broadcast(table), "__file")
+        .withColumn(POSITION, F.col("__index") + F.col("__offset"))
+        .drop("__file", "__index", "__offset")
+    )
+
+
 def _worker_explainer(key: Any, model: Model, shipped: bytes, spec: AuditSpec) -> Any:
     explainer = _EXPLAINERS.get(key)
     if explainer is None:
@@ -1141,14 +1164,16 @@ def _worker_explainer(key: Any, model: Model, shipped: bytes, spec: AuditSpec) -
 
 
 def check_positions(spec: AuditSpec) -> None:
-    """Explanations key rows by ``data.row_id``, or by position, which Spark only knows
-    for Parquet files: refuse CSV and tables without a row id (before any job runs)."""
-    if spec.explain is None or spec.data.row_id:
+    """Reason codes and re-review lists key rows by ``data.row_id``, or by position, which
+    Spark only knows for Parquet files: refuse CSV and tables without a row id (before any
+    job runs)."""
+    if (spec.explain is None and spec.recommend is None) or spec.data.row_id:
         return
     fmt = data_format(spec)
     if fmt != "parquet":
+        what = "explanations" if spec.explain is not None else "recommendations"
         raise spec.error(
-            f"explanations on Spark need data.row_id for {fmt} data: rows are keyed by their "
+            f"{what} on Spark need data.row_id for {fmt} data: rows are keyed by their "
             "id (Spark knows row positions only in Parquet files)",
             loc=("data", "row_id"),
             fix="name the column that identifies a row under data.row_id",
