@@ -99,6 +99,7 @@ def write_population(path: Path, rows: int, seed: int) -> dict[str, float]:
     params: dict[str, float] = {}
     for i, start in enumerate(range(0, rows, BLOCK)):
         frame = gen.generate(min(BLOCK, rows - start), seed + i)
+        frame["family_id"] = frame["family_id"] + start  # one id per family across blocks
         if i == 0:
             loader = RulesLoader()
             opts = loader.Options.model_validate(

@@ -174,6 +174,8 @@ def duplicate_ids(ids: np.ndarray) -> Any:
 
 def duplicate_id_error(spec: AuditSpec, where: Path | str, example: Any) -> InputError:
     """The error for a row id that names two rows (explanations need unique ids)."""
+    if isinstance(example, np.generic):
+        example = example.item()
     return InputError(
         f"the row id column {spec.data.row_id!r} names several rows with the same id "
         f"(e.g. {example!r}): explanations and reason codes need one id per row",
