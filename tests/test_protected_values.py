@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairaudit.audit import _bin_labels, _protected_values
 from fairaudit.data import normalise_values
+from fairaudit.engines.local import _bin_labels, _protected_values
 from fairaudit.errors import InputError
 from fairaudit.metrics.disparity import UNKNOWN
 from fairaudit.spec import ProtectedAttribute

@@ -118,7 +118,7 @@ def test_redress_and_mitigation_equal_a_direct_computation(audit_dir: Path) -> N
     assert [c.name for c in rec.redress.channels] == ["helpline"]
 
     # the re-review list: priority 1 = exactly the village's wrongly excluded
-    rows = pd.read_parquet(audit_dir / "r" / "rereview.parquet")
+    rows = pd.read_parquet(audit_dir / "r" / "rereview")
     first = set(rows.loc[rows["priority"] == 1, "row_id"])
     assert first == set(people.loc[wrongly & village, "pid"])
     # priority 2: denied, not wrongly by the truth, but correcting the income grants it

@@ -10,6 +10,7 @@ import json
 import math
 import platform
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -30,6 +31,7 @@ from fairaudit.engines.local import (
     _protected_values,
     welfare_cutoff,
 )
+from fairaudit.engines.rows import POSITION, ExplainRows, duplicate_id_error, duplicate_ids
 from fairaudit.errors import FairauditError, InputError, InternalError, PluginError
 from fairaudit.gate import evaluate_gates, overall_status
 from fairaudit.metrics.counts import CONFUSION, CellCounts
@@ -154,7 +156,7 @@ def run_audit(
     batch_rows
         Rows per batch; counts are summed over batches.
     restricted_dir
-        Where row-level outputs go (``reasons.parquet`` when the spec's ``explain`` asks
+        Where row-level outputs go (``reasons/`` when the spec's ``explain`` asks
         for reason codes). They never go into the results. None: none are written.
     status
         Called with a line saying which step runs (explanations, each mitigation option).
@@ -174,7 +176,14 @@ def run_audit(
     result = summarise(spec, run)
     if spec.explain is not None:
         data_path = spec.base_dir / spec.data.path
-        reader = _reader_for(spec, data_path, registry, fmt=spec.data.format)
+        reader, engine = None, None
+        if spec.engine == "spark":
+            from fairaudit.engines.spark import SparkRows
+
+            engine = SparkRows(spec, run.model, batch_rows=batch_rows)
+            data_path = Path(engine.where)
+        else:
+            reader = _reader_for(spec, data_path, registry, fmt=spec.data.format)
         if status is not None:
             status("explaining a sample and writing reason codes")
         result.explanations = explain_audit(
@@ -185,6 +194,7 @@ def run_audit(
             data_path,
             batch_rows=batch_rows,
             restricted_dir=restricted_dir,
+            engine=engine,
         )
         result.summary = _summary_lines(spec, result)
     if spec.recommend is not None:
@@ -214,11 +224,13 @@ def recommend_audit(
 
     Every option is audited by this module's own counting and statistics on the same data;
     the present model is re-run once more with a recorder noting the re-review list
-    (written to ``restricted_dir/rereview.parquet``, row level, never in the results).
+    (written to ``restricted_dir/rereview/``, a Parquet folder: row level, never in the
+    results). On Spark every option runs on the executors, which also write the list.
     """
     from fairaudit.recommend import RereviewRecorder, redress, simulate
     from fairaudit.recommend.mitigation import _fresh
-    from fairaudit.recommend.redress import failed_groups
+    from fairaudit.recommend.redress import failed_groups, listed_counts
+    from fairaudit.results import publish_dir, staging_dir
 
     assert spec.recommend is not None
     if spec.recommend.margin is not None and getattr(run.model, "threshold", None) is None:
@@ -231,9 +243,20 @@ def recommend_audit(
     data_path = spec.base_dir / spec.data.path
     groups = failed_groups(result)
     recorders: list[RereviewRecorder] = []
+    on_spark = spec.engine == "spark"
+    final = restricted_dir / "rereview" if restricted_dir is not None else None
+    # built aside and published whole; on Spark the executors write their parts into it
+    staged = staging_dir(final) if final is not None else None
 
     def recorder(model: Model) -> Model:
-        r = RereviewRecorder(model, spec, groups, data_path, margin=spec.recommend.margin)  # type: ignore[union-attr]
+        r = RereviewRecorder(
+            model,
+            spec,
+            groups,
+            data_path,
+            margin=spec.recommend.margin,  # type: ignore[union-attr]
+            folder=staged if on_spark else None,
+        )
         recorders.append(r)
         return r
 
@@ -250,32 +273,57 @@ def recommend_audit(
         else:
             status(f"simulating mitigation option {done}/{total - 1}: {name}")
 
-    mitigation = None
-    if spec.recommend.simulate:
-        retrained, not_run = (
-            _retrained_options(spec, run, result, registry, batch_rows=batch_rows, status=status)
-            if spec.recommend.retrain is not None
-            else ([], [])
-        )
-        mitigation, _ = simulate(
-            spec,
-            run.model,
-            result,
-            run_audit_with=run_with,
-            recorder=recorder,
-            progress=progress,
-            extra=retrained,
-            not_run=not_run,
-        )
-    elif groups:
-        run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
-    rows = recorders[0].frame() if recorders else None
-    artifact = None
-    if rows is not None and len(rows) and restricted_dir is not None:
-        atomic_write_parquet(restricted_dir / "rereview.parquet", rows)
-        artifact = "restricted/rereview.parquet"
+    try:
+        mitigation = None
+        if spec.recommend.simulate:
+            retrained, not_run = (
+                _retrained_options(
+                    spec, run, result, registry, batch_rows=batch_rows, status=status
+                )
+                if spec.recommend.retrain is not None
+                else ([], [])
+            )
+            mitigation, _ = simulate(
+                spec,
+                run.model,
+                result,
+                run_audit_with=run_with,
+                recorder=recorder,
+                progress=progress,
+                extra=retrained,
+                not_run=not_run,
+            )
+        elif groups:
+            run_with(spec.model_copy(update={"bootstrap": 0}), recorder(_fresh(run.model)))
+        listed: dict[str, int] = {}
+        total = 0
+        if recorders and on_spark:
+            rec = recorders[0]
+            listed, total = rec.listed, rec.total
+            if staged is not None:
+                unseen = [f for f in rec.files if not (staged / f).is_file()]
+                if unseen:
+                    raise FairauditError(
+                        f"the executors wrote the re-review list ({', '.join(unseen[:3])}) "
+                        f"into {staged.parent}, but the driver cannot see it there",
+                        fix="put the output folder (--out) on a file system every executor shares",
+                    )
+        elif recorders:
+            rows = recorders[0].frame()
+            listed, total = listed_counts(rows), len(rows)
+            if staged is not None and total:
+                atomic_write_parquet(staged / "part-00000.parquet", rows)
+        artifact = None
+        if staged is not None and final is not None and total:
+            publish_dir(staged, final)
+            artifact = "restricted/rereview"
+    finally:
+        if staged is not None and staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
     return Recommendations(
-        redress=redress(spec, result, rereview=rows, rereview_artifact=artifact),
+        redress=redress(
+            spec, result, rereview_artifact=artifact, listed=listed, listed_total=total
+        ),
         mitigation=mitigation,
     )
 
@@ -523,24 +571,9 @@ def _count_on_spark(
     spec: AuditSpec, *, registry: Registry, batch_rows: int, model: Model | None = None
 ) -> AuditRun:
     """The Spark engine (:mod:`fairaudit.engines.spark`): same counter, on executors."""
-    from fairaudit.engines.spark import count_spark
+    from fairaudit.engines.spark import check_positions, count_spark
 
-    if spec.explain is not None:
-        # checked before Spark starts: nothing is computed, nothing written
-        raise spec.error(
-            "explanations (explain:) are not built for engine: spark yet",
-            loc=("explain",),
-            fix="run the explanations with the local engine on a sample of the data, or "
-            "remove explain: from the spec",
-        )
-    if spec.recommend is not None:
-        # the re-review list is recorded by the model wrapper, which on Spark would run on
-        # the executors and be lost: refused rather than giving redress without its list
-        raise spec.error(
-            "recommendations (recommend:) are not built for engine: spark yet",
-            loc=("recommend",),
-            fix="run the recommendations with the local engine, or remove recommend: from the spec",
-        )
+    check_positions(spec)
     if model is None:
         model = _load_model(spec, registry)
     counter, where, digest = count_spark(
@@ -1153,105 +1186,154 @@ def _poorest_results(
     )
 
 
+class _LocalRows:
+    """The local engine's side of explanations: reads the file batch by batch."""
+
+    def __init__(
+        self, spec: AuditSpec, reader: DataReader, data_path: Path, batch_rows: int
+    ) -> None:
+        self.spec = spec
+        self.reader = reader
+        self.path = data_path
+        self.batch_rows = batch_rows
+        self.text_cols = [p.source_column for p in spec.protected if p.bins is None]
+
+    def _batches(self, rows: ExplainRows, columns: list[str]) -> Iterator[pd.DataFrame]:
+        offset = 0
+        for batch in self.reader.iter_batches(
+            self.path, columns, batch_rows=self.batch_rows, as_text=self.text_cols
+        ):
+            batch = batch.reset_index(drop=True)
+            if rows.id_column == POSITION:
+                batch[POSITION] = np.arange(offset, offset + len(batch), dtype="int64")
+            offset += len(batch)
+            yield batch
+
+    def cell_counts(self, rows: ExplainRows) -> pd.DataFrame:
+        cols = rows.protected_columns()
+        row_id = self.spec.data.row_id
+        parts, ids = [], []
+        for batch in self._batches(
+            rows, list(dict.fromkeys([*cols, *([row_id] if row_id else [])]))
+        ):
+            parts.append(rows.cell_counts(batch))
+            if row_id:
+                ids.append(batch[row_id].to_numpy())
+        if ids:
+            dup = duplicate_ids(np.concatenate(ids))
+            if dup is not None:
+                raise duplicate_id_error(self.spec, self.path, dup)
+        return pd.concat(parts, ignore_index=True)
+
+    def sample(self, rows: ExplainRows, plan: Any, columns: list[str]) -> pd.DataFrame:
+        kept: pd.DataFrame | None = None
+        for batch in self._batches(rows, columns):
+            mask, _, _ = rows.candidates(batch, plan)
+            part = batch[mask]
+            kept = part if kept is None else pd.concat([kept, part], ignore_index=True)
+            # the smallest keys of the smallest keys are the smallest keys overall
+            kept = kept[rows.candidates(kept.reset_index(drop=True), plan)[0]]
+            kept = kept.reset_index(drop=True)
+        assert kept is not None
+        return rows.sample_order(kept)
+
+    def reasons(
+        self,
+        rows: ExplainRows,
+        model: Model,
+        explainer: Any,
+        columns: list[str],
+        folder: Path,
+        background: Any = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+        from fairaudit.explain import ReasonsWriter
+
+        writer = ReasonsWriter(folder / "part-00000.parquet")
+        counts, tallies = [], []
+        try:
+            for batch in self._batches(rows, columns):
+                codes, c, r = rows.reasons(batch, model, explainer)
+                writer.write(codes)
+                counts.append(c)
+                tallies.append(r)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return (
+            pd.concat(counts, ignore_index=True),
+            pd.concat(tallies, ignore_index=True),
+            writer.rows,
+        )
+
+
 def explain_audit(
     spec: AuditSpec,
     run: AuditRun,
     result: AuditResult,
-    reader: DataReader,
+    reader: DataReader | None,
     data_path: Path,
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     restricted_dir: Path | None = None,
+    engine: Any = None,
 ) -> dict[str, Any]:
     """SHAP on a stratified sample, gap decompositions, proxies and reason codes.
 
-    Two passes over the file: the protected columns (cheap) to draw the stratified sample,
-    then every column the model reads, batch by batch, collecting the sample rows and the
-    reason codes of every adverse decision (written to ``restricted_dir/reasons.parquet``).
+    ``engine`` reads the rows (default: the local engine, batch by batch through
+    ``reader``; the Spark engine passes its own, which runs the same steps on executors).
+    Three passes over the data: the protected columns, counted per finest cell to plan the
+    sample; every column explanations read, keeping each cell's candidates (smallest keys);
+    and, for reason codes, the model's decision and reasons of every adverse row, written
+    to ``restricted_dir/reasons/`` (a Parquet folder, one file per batch stream or Spark
+    partition, published whole or not at all) and tallied per group.
     """
     from fairaudit.explain import (
+        Sample,
         explain,
         explanation_summary,
+        frequencies_from_counts,
         gap_decomposition,
         global_importance,
+        make_explainer,
         proxy_scores,
-        reason_codes,
-        reason_frequencies,
-        stratified_sample,
-        write_reasons_parquet,
+        sample_plan,
     )
+    from fairaudit.models.rules import is_rules_model
+    from fairaudit.results import publish_dir, staging_dir
 
     assert spec.explain is not None
     ex = spec.explain
     model = run.model
     features = list(model.columns)
     names = [p.name for p in spec.protected]
-    columns = list(
-        dict.fromkeys(
-            [
-                *features,
-                *(p.source_column for p in spec.protected),
-                spec.data.label,
-                *([spec.data.row_id] if spec.data.row_id else []),
-            ]
-        )
+    rows = ExplainRows(spec, data_path)
+    source = engine if engine is not None else _LocalRows(spec, reader, data_path, batch_rows)  # type: ignore[arg-type]
+    read = columns = rows.columns(model)
+
+    # 1. the plan, from the rows per finest cell of the protected attributes
+    plan = sample_plan(
+        source.cell_counts(rows), ex.sample, spec.seed, cells=spec.groupings(), attributes=names
     )
-    text_cols = [p.source_column for p in spec.protected if p.bins is None]
-
-    def batches() -> Iterator[pd.DataFrame]:
-        yield from reader.iter_batches(data_path, columns, batch_rows=batch_rows, as_text=text_cols)
-
-    def groups_of(batch: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                p.name: np.asarray(
-                    _protected_values(batch[p.source_column], p, i, spec, data_path)[0],
-                    dtype=object,
-                )
-                for i, p in enumerate(spec.protected)
-            }
-        )
-
-    groups_all = pd.concat([groups_of(b) for b in batches()], ignore_index=True)
-    # every group of every attribute and of every intersection the audit reports
-    sample = stratified_sample(groups_all, ex.sample, spec.seed, cells=spec.groupings())
-    wanted = np.zeros(len(groups_all), dtype=bool)
-    wanted[sample.positions] = True
-    adverse_decision = 0 if spec.intervention == "assistive" else 1
-    parts, codes, ids_parts = [], [], []
-    offset = 0
-    for batch in batches():
-        batch = batch.reset_index(drop=True)
-        n = len(batch)
-        take = wanted[offset : offset + n]
-        if take.any():
-            parts.append(batch[take])
-        ids = (
-            batch[spec.data.row_id].to_numpy()
-            if spec.data.row_id
-            else np.arange(offset, offset + n)
-        )
-        ids_parts.append(ids)
-        if ex.reasons and restricted_dir is not None:
-            decision = np.asarray(model.predict(batch).decision, dtype="float64")
-            adverse = decision == adverse_decision
-            if adverse.any():
-                codes.append(
-                    reason_codes(
-                        model,
-                        batch,
-                        adverse,
-                        ids,
-                        adverse_decision=adverse_decision,
-                        top=ex.top,
-                        seed=spec.seed,
-                        budget=ex.budget,
-                    )
-                )
-        offset += n
-    frame = pd.concat(parts, ignore_index=True)
-    sample_groups = groups_all.iloc[sample.positions].reset_index(drop=True)
-    expl = explain(model, frame, features, budget=ex.budget, seed=spec.seed, weights=sample.weights)
+    # 2. the sample's rows (each cell's smallest keys), in the order of their ids
+    drawn = source.sample(rows, plan, read)
+    labels = rows.labels(drawn)
+    weights = plan.weights[plan.cell_of(labels)]
+    ids = rows.ids(drawn)
+    sample = Sample(
+        ids.astype("int64") if rows.id_column == POSITION else np.full(len(ids), -1),
+        weights,
+        plan.strata,
+        plan.population,
+        ids,
+    )
+    frame = drawn.drop(columns=[POSITION], errors="ignore").loc[:, columns]
+    sample_groups = pd.DataFrame({a: np.asarray(labels[a], dtype=object) for a in names})
+    # 3. SHAP on the sample; the same explainer (and background) gives the reason codes
+    explainer = make_explainer(
+        model, frame, features, budget=ex.budget, seed=spec.seed, background_weights=weights
+    )
+    expl = explain(model, frame, features, seed=spec.seed, weights=weights, explainer=explainer)
     # gap decompositions for every group whose gate failed, against its reference
     refs = {tuple(r.attributes): r.group for r in result.references}
     gaps = {}
@@ -1287,13 +1369,36 @@ def explain_audit(
         sample=sample,
         cells=spec.groupings(),
     )
-    if codes:
-        all_codes = pd.concat(codes, ignore_index=True)
-        assert restricted_dir is not None
-        write_reasons_parquet(all_codes, restricted_dir / "reasons.parquet")
-        freq = reason_frequencies(all_codes, groups_all, np.concatenate(ids_parts), min_count=10)
+    if not (ex.reasons and restricted_dir is not None):
+        return summary
+    # 4. reason codes of every adverse decision: restricted, row level, never in results
+    if not is_rules_model(model) and explainer.name == "permutation":
+        raise InputError(
+            "reason codes for this model need the model-agnostic explainer, which is too "
+            "costly to run on every adverse decision",
+            fix="set explain.reasons: false (the sample is still explained), or use a tree "
+            "or linear model",
+        )
+    final = restricted_dir / "reasons"
+    staged = staging_dir(final)
+    try:
+        counts, tallies, written = source.reasons(
+            rows,
+            model,
+            None if is_rules_model(model) else explainer,
+            read,
+            staged,
+            background=(frame, weights),
+        )
+        if written:
+            publish_dir(staged, final)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    if written:
+        freq = frequencies_from_counts(counts, tallies, min_count=10)
         summary["reason_frequencies"] = json.loads(freq.to_json(orient="records"))
-        summary["reasons_artifact"] = "restricted/reasons.parquet"
+        summary["reasons_artifact"] = "restricted/reasons"
     return summary
 
 

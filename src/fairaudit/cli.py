@@ -494,9 +494,9 @@ def _write_outputs(
         click.echo(text, nl=False)
     elif json_path:
         atomic_write_text(json_path, text)
-    reasons = folder / "restricted" / "reasons.parquet"
+    reasons = folder / "restricted" / "reasons"
     if result.explanations and result.explanations.get("reasons_artifact") and reasons.exists():
-        files["restricted/reasons.parquet"] = reasons
+        files["restricted/reasons"] = reasons
     if junit_path:
         files["junit.xml"] = atomic_write_text(
             junit_path, junit_xml(result, insufficient_fails=spec.insufficient_evidence == "fail")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -519,3 +520,35 @@ def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def staging_dir(final: str | Path) -> Path:
+    """A new hidden folder beside ``final`` to build it in (see :func:`publish_dir`)."""
+    p = Path(final)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent))
+
+
+def publish_dir(staged: str | Path, final: str | Path) -> Path:
+    """Put a folder built in ``staged`` in place of ``final`` (renames, same file system).
+
+    Readers see the old folder or the new one, never a half-written one; files whose names
+    start with ``.`` (an interrupted writer's temporary files) are removed first.
+    """
+    src, dst = Path(staged), Path(final)
+    for leftover in src.glob(".*"):
+        if leftover.is_file():
+            leftover.unlink()
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}-{id(src):x}")
+        os.replace(dst, old)
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dst)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return dst

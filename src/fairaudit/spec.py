@@ -279,7 +279,8 @@ class ExplainSpec(_Strict):
     reasons: bool = Field(
         True,
         description="Write reason codes of every adverse decision to the restricted "
-        "artifact restricted/reasons.parquet (row level; never in results or cards).",
+        "artifact restricted/reasons/ (a Parquet folder; row level; never in results or "
+        "cards).",
     )
     proxies: bool = Field(True, description="Rank features as proxies of protected attributes.")
 

@@ -199,7 +199,10 @@ def track(
             for name, path in files.items():
                 if name.startswith("restricted/") and not log_restricted:
                     continue  # row-level: only when the spec allows it
-                client.log_artifact(run_id, str(path), artifact_path=_artifact_dir(name))
+                if Path(path).is_dir():  # a Parquet folder (restricted/reasons)
+                    client.log_artifacts(run_id, str(path), artifact_path=name)
+                else:
+                    client.log_artifact(run_id, str(path), artifact_path=_artifact_dir(name))
             client.set_terminated(run_id, "FINISHED")
             version = _stamp_model(client, result, spec, run_id, registered_model, alias_on_pass)
     except TrackingError:

@@ -110,7 +110,7 @@ def test_browser_sees_redress_and_mitigation(tmp_path: Path) -> None:
     assert "<caption>People wrongly excluded, by group that fails a check</caption>" in redress
     assert redress.count('<tr><th scope="row">') >= len(card.redress.groups)
     assert "<caption>Appeal and grievance routes</caption>" in redress
-    assert "restricted/rereview.parquet" in redress
+    assert "restricted/rereview" in redress
     mitigation = dom[dom.index('<section id="mitigation"') : dom.index('<section id="limitations"')]
     assert '<table class="options">' in mitigation
     rows = mitigation.split('<table class="options">')[1].split("</table>")[0]

@@ -112,8 +112,8 @@ def test_redress_numbers_equal_the_results() -> None:
         # the re-review list: counts only, never rows
         _shown_as(rg.rereview, row.rereview)
     _shown_as(rec.redress.rereview_total, red.rereview_total)
-    assert red.rereview_artifact == "restricted/rereview.parquet"
-    assert "restricted/rereview.parquet" in red.rereview_note
+    assert red.rereview_artifact == "restricted/rereview"
+    assert "restricted/rereview" in red.rereview_note
     assert [(c.name, c.how, c.deadline) for c in red.channels] == [
         (c.name, c.how, c.deadline)
         for c in spec.recommend.channels  # type: ignore[union-attr]
@@ -144,13 +144,13 @@ def test_a_checked_audit_card_counts_the_list_but_never_lists_anyone(
     (tmp_path / "audit.yaml").write_text(textwrap.dedent(SPEC), encoding="utf-8")
     res = cli("check", "audit.yaml", "--out", "out", "--exit-zero")
     assert res.exit_code == 0, res.output
-    rows = pd.read_parquet(tmp_path / "out" / "restricted" / "rereview.parquet")
+    rows = pd.read_parquet(tmp_path / "out" / "restricted" / "rereview")
     assert len(rows) > 0
     card = json.loads((tmp_path / "out" / "card.json").read_text(encoding="utf-8"))
     (village,) = card["redress"]["groups"]
     assert card["redress"]["rereview_total"] == len(rows) == village["rereview"]
     assert village["harmed"] == int((rows["priority"] == 1).sum())
-    assert card["redress"]["rereview_artifact"] == "restricted/rereview.parquet"
+    assert card["redress"]["rereview_artifact"] == "restricted/rereview"
     for name in ("card.json", "card.md", "card.html"):
         text = (tmp_path / "out" / name).read_text(encoding="utf-8")
         assert "fam-" not in text, name
@@ -248,7 +248,7 @@ def test_dfc_summary_says_what_should_happen() -> None:
     for rg in rec.redress.groups:
         name = f"{' × '.join(rg.attributes.values())} ({' × '.join(rg.attributes)})"
         assert f"{name}: {rg.rereview:,}" in text
-    assert "restricted/rereview.parquet" in text
+    assert "restricted/rereview" in text
     assert (
         "Contact centre of the Ministry of Labour and Social Protection (phone 1414 (free of "
         "charge)" in text
@@ -377,7 +377,7 @@ def _small_result(
             "groups": rows,
             "channels": [],
             "rereview_rule": "Priority 1: wrongly excluded.",
-            "rereview_artifact": "restricted/rereview.parquet",
+            "rereview_artifact": "restricted/rereview",
             "rereview_total": total,
         }
     }

@@ -47,10 +47,10 @@ def test_sklearn_audit_with_explanations(tmp_path: Path, sklearn_skops_model) ->
     results = json.loads(text)
     ex = results["explanations"]
     assert ex["explainer"] in {"linear", "tree", "permutation"}
-    assert ex["reasons_artifact"] == "restricted/reasons.parquet"
+    assert ex["reasons_artifact"] == "restricted/reasons"
     assert "P0001" not in text  # no row-level data in results
     # the restricted artifact: reason codes of every denied row, keyed by the row id
-    codes = pd.read_parquet(out / "restricted" / "reasons.parquet")
+    codes = pd.read_parquet(out / "restricted" / "reasons")
     denied = set(frame["person_id"][fx.decision == 0])
     assert set(codes["row_id"]) <= denied and len(set(codes["row_id"])) > 0.9 * len(denied)
     assert codes["rank"].max() <= 2 and (codes["contribution"] > 0).all()
@@ -71,3 +71,45 @@ def test_sklearn_audit_with_explanations(tmp_path: Path, sklearn_skops_model) ->
     for g in ex["gaps"]:
         assert g["reference"] == refs[tuple(g["attributes"])]
         assert g["group"] == " × ".join(f"{k}={v}" for k, v in g["attributes"].items())
+
+
+def test_reason_codes_are_published_whole_or_not_at_all(
+    tmp_path: Path, sklearn_skops_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while the reason codes are written leaves no folder, not even hidden."""
+    from fairaudit.audit import run_audit
+    from fairaudit.engines.rows import ExplainRows
+    from fairaudit.spec import spec_from_dict
+
+    fx = sklearn_skops_model
+    fx.frame.to_parquet(tmp_path / "data.parquet", index=False)
+    spec = spec_from_dict(
+        {
+            "name": "atomic",
+            "intervention": "assistive",
+            "data": {"path": "data.parquet", "label": LABEL},
+            "model": fx.spec,
+            "protected": [{"name": PROTECTED}],
+            "explain": {"sample": 50},
+        },
+        base_dir=tmp_path,
+    )
+    restricted = tmp_path / "out" / "restricted"
+    run_audit(spec, restricted_dir=restricted, batch_rows=100)
+    before = sorted(p.name for p in (restricted / "reasons").iterdir())
+    assert before == ["part-00000.parquet"]
+    calls = []
+    original = ExplainRows.reasons
+
+    def failing(self, batch, model, explainer):  # the second batch fails
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return original(self, batch, model, explainer)
+
+    monkeypatch.setattr(ExplainRows, "reasons", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_audit(spec, restricted_dir=restricted, batch_rows=100)
+    # the previous run's folder is intact and nothing half-written is left beside it
+    assert sorted(p.name for p in restricted.iterdir()) == ["reasons"]
+    assert sorted(p.name for p in (restricted / "reasons").iterdir()) == before

@@ -2754,7 +2754,7 @@ def _redress(result: AuditResult, show: _Shower, blocked: Any) -> RedressSection
                 "Redress: not computed — who to re-review, how many people, the value at stake "
                 f"and the appeal routes are worked out when the audit recommends: "
                 f"{_HOW_TO_RECOMMEND}. The re-review list is then written to a restricted file "
-                "(restricted/rereview.parquet), never to the card."
+                "(restricted/rereview/), never to the card."
             ),
         )
     assistive = result.intervention == "assistive"
@@ -2854,13 +2854,13 @@ def _redress(result: AuditResult, show: _Shower, blocked: Any) -> RedressSection
         note = (
             f"{_cap(_count_words(total)) if total is not None else 'No'} people would be on the "
             f"re-review list ({red.rereview_rule}), but it was not written in this run: it is "
-            "written to the restricted file restricted/rereview.parquet when the audit runs "
+            "written to the restricted file restricted/rereview/ when the audit runs "
             "with an output folder (fairaudit check)."
         )
     elif rows:
         note = (
             "No re-review list was made in this run: it is written to the restricted file "
-            "restricted/rereview.parquet when the audit runs with an output folder (fairaudit "
+            "restricted/rereview/ when the audit runs with an output folder (fairaudit "
             "check)."
         )
     else:

@@ -15,12 +15,13 @@ hardest toward that decision:
   every counterfactual data defect whose correction would reverse the decision
   (``source = "counterfactual"``, contribution 1).
 
-Reason codes are row-level: they go only to the restricted ``reasons.parquet`` artifact,
+Reason codes are row-level: they go only to the restricted ``reasons/`` Parquet artifact,
 keyed by the data's row id. Cards get :func:`reason_frequencies`: per-group counts.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ from fairaudit.models.rules import is_rules_model
 
 __all__ = [
     "REASON_COLUMNS",
+    "ReasonsWriter",
+    "frequencies_from_counts",
     "reason_codes",
+    "reason_counts",
     "reason_frequencies",
     "rules_reason_codes",
     "write_reasons_parquet",
@@ -269,6 +273,65 @@ def write_reasons_parquet(codes: pd.DataFrame, path: str | Path) -> Path:
     return atomic_write_parquet(path, codes.loc[:, REASON_COLUMNS])
 
 
+class ReasonsWriter:
+    """Streams reason codes, batch after batch, into one Parquet file of a restricted folder.
+
+    The file is written under a hidden temporary name and renamed when :meth:`close` is
+    called, so a folder never holds half a file (an engine builds the whole folder aside
+    and publishes it with :func:`fairaudit.results.publish_dir`). Nothing is written when
+    no batch had codes.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.rows = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, codes: pd.DataFrame) -> None:
+        """Append reason codes (columns :data:`REASON_COLUMNS`)."""
+        if not len(codes):
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(codes.loc[:, REASON_COLUMNS], preserve_index=False)
+        if self._writer is None:
+            rid = table.schema.field("row_id").type
+            if pa.types.is_large_string(rid) or pa.types.is_string(rid):
+                rid = pa.string()
+            self._schema = pa.schema(
+                [
+                    ("row_id", rid),
+                    ("rank", pa.int16()),
+                    ("feature", pa.string()),
+                    ("contribution", pa.float64()),
+                    ("source", pa.string()),
+                ]
+            )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self._tmp, self._schema)
+        self._writer.write_table(table.cast(self._schema))
+        self.rows += len(codes)
+
+    def close(self) -> bool:
+        """Finish the file and give it its name; whether anything was written."""
+        if self._writer is None:
+            return False
+        self._writer.close()
+        self._writer = None
+        os.replace(self._tmp, self.path)
+        return True
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+
 def reason_frequencies(
     codes: pd.DataFrame,
     groups: pd.DataFrame,
@@ -306,23 +369,80 @@ def reason_frequencies(
     labels.index = pd.Index(ids)
     if not labels.index.is_unique:
         raise InputError("row ids must be unique to count reasons by group")
-    c = codes if top_rank is None else codes[codes["rank"] <= top_rank]
-    parts = []
+    of_codes = labels.reindex(codes["row_id"].to_numpy()).reset_index(drop=True)
+    counts, rows = reason_counts(codes, of_codes, top_rank=top_rank)
+    return frequencies_from_counts(counts, rows, min_count=min_count)
+
+
+COUNT_COLUMNS = ["attribute", "group", "feature", "count"]
+ROWS_COLUMNS = ["attribute", "group", "rows"]
+
+
+def reason_counts(
+    codes: pd.DataFrame, labels: pd.DataFrame, *, top_rank: int | None = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Additive per-group tallies of reason codes (one batch's, or one partition's).
+
+    Parameters
+    ----------
+    codes
+        From :func:`reason_codes`.
+    labels
+        The group labels (one column per attribute, text) of each row of ``codes``.
+    top_rank
+        As in :func:`reason_frequencies`.
+
+    Returns
+    -------
+    counts, rows
+        ``attribute, group, feature, count`` (codes per group and feature) and
+        ``attribute, group, rows`` (distinct row ids with such codes per group). Tallies of
+        batches that share no row add up (:func:`frequencies_from_counts` sums them).
+    """
+    if len(labels) != len(codes):
+        raise InputError(f"{len(labels)} group labels for {len(codes)} reason codes")
+    keep = np.ones(len(codes), dtype=bool)
+    if top_rank is not None:
+        keep = codes["rank"].to_numpy() <= top_rank
+    c_parts, r_parts = [], []
     for attr in labels.columns:
-        g = labels[attr].reindex(c["row_id"].to_numpy()).to_numpy()
         df = pd.DataFrame(
-            {"group": g, "feature": c["feature"].to_numpy(), "row_id": c["row_id"].to_numpy()}
+            {
+                "group": labels[attr].to_numpy(dtype=object)[keep],
+                "feature": codes["feature"].to_numpy(dtype=object)[keep],
+                "row_id": codes["row_id"].to_numpy()[keep],
+            }
         )
-        counts = df.groupby(["group", "feature"], sort=True).size().rename("count").reset_index()
-        rows = df.groupby("group")["row_id"].nunique()
-        counts["share"] = counts["count"] / counts["group"].map(rows)
-        counts.insert(0, "attribute", str(attr))
-        parts.append(counts)
+        cnt = df.groupby(["group", "feature"], sort=True).size().rename("count").reset_index()
+        cnt.insert(0, "attribute", str(attr))
+        c_parts.append(cnt)
+        rows = df.groupby("group", sort=True)["row_id"].nunique().rename("rows").reset_index()
+        rows.insert(0, "attribute", str(attr))
+        r_parts.append(rows)
+    counts = (
+        pd.concat(c_parts, ignore_index=True) if c_parts else pd.DataFrame(columns=COUNT_COLUMNS)
+    )
+    rows_t = (
+        pd.concat(r_parts, ignore_index=True) if r_parts else pd.DataFrame(columns=ROWS_COLUMNS)
+    )
+    return counts.astype({"count": "int64"}), rows_t.astype({"rows": "int64"})
+
+
+def frequencies_from_counts(
+    counts: pd.DataFrame, rows: pd.DataFrame, *, min_count: int = 0
+) -> pd.DataFrame:
+    """The table of :func:`reason_frequencies` from tallies of :func:`reason_counts`.
+
+    Tallies of several batches or partitions (concatenated) are summed first.
+    """
     cols = ["attribute", "group", "feature", "count", "share", "suppressed"]
-    if not parts:
+    if not len(counts):
         return pd.DataFrame(columns=cols)
-    out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(
+    c = counts.groupby(["attribute", "group", "feature"], sort=True)["count"].sum().reset_index()
+    r = rows.groupby(["attribute", "group"], sort=True)["rows"].sum()
+    denom = pd.MultiIndex.from_frame(c[["attribute", "group"]]).map(r.to_dict())
+    c["share"] = c["count"].to_numpy(dtype="float64") / np.asarray(denom, dtype="float64")
+    out = c.sort_values(
         ["attribute", "group", "count", "feature"], ascending=[True, True, False, True]
     ).reset_index(drop=True)
     out["suppressed"] = out["count"] < min_count

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.errors import InputError, MissingExtraError
+from fairaudit.explain.sampling import DEFAULT_SAMPLE_SIZE, Sample, stratified_sample
 
 __all__ = [
     "DEFAULT_BACKGROUND_ROWS",
@@ -61,7 +62,6 @@ __all__ = [
     "stratified_sample",
 ]
 
-DEFAULT_SAMPLE_SIZE = 2000
 DEFAULT_BACKGROUND_ROWS = 100
 #: Model evaluations per explained row for the permutation explainer (at least 2p + 1).
 DEFAULT_BUDGET = 500
@@ -87,163 +87,6 @@ def _import_shap() -> Any:
     except ImportError:
         raise MissingExtraError("shap", "shap") from None
     return shap
-
-
-# --------------------------------------------------------------------------- sampling
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Rows chosen for explanation.
-
-    Attributes
-    ----------
-    positions
-        Sorted 0-based row positions in the population.
-    weights
-        Rows of the population each sampled row stands for (its stratum's size divided by
-        the rows drawn from it): weighted means over the sample estimate population means.
-    strata
-        Number of strata (finest cells of the protected attributes) or, when the sample
-        was drawn with ``cells``, the number of groups it represents.
-    population
-        Rows in the population.
-    """
-
-    positions: np.ndarray
-    weights: np.ndarray
-    strata: int
-    population: int
-
-    @property
-    def size(self) -> int:
-        return len(self.positions)
-
-
-def _cell_codes(groups: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One small integer per combination of ``columns``' values (missing = its own value)."""
-    key = np.zeros(len(groups), dtype="int64")
-    for col in columns:
-        c, uniques = pd.factorize(groups[col], use_na_sentinel=False)
-        key = key * (len(uniques) + 1) + c
-        _, key = np.unique(key, return_inverse=True)  # keep the key small
-    return key.astype("int64").ravel()
-
-
-def _group_sample(
-    groups: pd.DataFrame, cells: Sequence[Sequence[str]], size: int, seed: int
-) -> Sample:
-    """Probability-proportional systematic sampling with a floor for every group."""
-    n = len(groups)
-    codes = [_cell_codes(groups, list(c)) for c in cells]
-    counts = [np.bincount(c) for c in codes]
-    k = int(sum(len(c) for c in counts))
-    m = max(1, size // (2 * k))
-    need = np.zeros(n)
-    for c, cnt in zip(codes, counts, strict=True):
-        need = np.maximum(need, (np.minimum(cnt, m) / cnt)[c])
-
-    def total(base: float) -> float:
-        return float(np.minimum(1.0, np.maximum(base, need)).sum())
-
-    # the floors alone may already exceed `size` (base 0); else bisect for the base
-    base = 0.0
-    if total(0.0) < size:
-        lo, base = 0.0, 1.0
-        for _ in range(100):
-            mid = (lo + base) / 2
-            lo, base = (mid, base) if total(mid) < size else (lo, mid)
-    pi = np.minimum(1.0, np.maximum(base, need))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    cum = np.cumsum(pi[order]) - rng.random()
-    prev = np.concatenate([[cum[0] - pi[order[0]]], cum[:-1]])
-    chosen = np.sort(order[np.floor(cum) > np.floor(prev)])
-    return Sample(chosen.astype("int64"), 1.0 / pi[chosen], k, n)
-
-
-def stratified_sample(
-    groups: pd.DataFrame,
-    size: int = DEFAULT_SAMPLE_SIZE,
-    seed: int = 0,
-    *,
-    cells: Sequence[Sequence[str]] | None = None,
-) -> Sample:
-    """A seeded sample in which every protected group is represented.
-
-    With ``cells`` (e.g. every protected attribute on its own, and the audit's
-    intersections), each group of each of those column sets is guaranteed
-    ``m = max(1, size // (2 * groups))`` expected rows (all its rows when it has fewer), and
-    the sample has ``size`` rows: every row gets the inclusion probability
-    ``π = min(1, max(base, m_g / n_g))`` over the groups ``g`` it belongs to, ``base`` set so
-    that the probabilities sum to ``size``, and rows are drawn by systematic sampling in a
-    seeded random order (exactly those probabilities). :attr:`Sample.weights` are ``1 / π``
-    (Horvitz–Thompson): weighted means estimate population means. This keeps the sample at
-    the size asked for however many attributes there are — the finest cells of ten
-    attributes can outnumber the rows wanted.
-
-    Without ``cells``, the strata are the finest cells of all columns (below).
-
-    Each stratum (a combination of the protected attributes' values, missing values their
-    own stratum) first gets ``min(its rows, max(1, size // (2 * strata)))`` rows; the rest
-    of ``size`` is shared in proportion to the rows each stratum has left (largest
-    remainders). Within a stratum rows are drawn uniformly without replacement, so
-    within-group means are unbiased and :attr:`Sample.weights` undo the oversampling of
-    small groups for population-wide means. When there are more strata than ``size``,
-    one row per stratum is drawn and the sample is larger than ``size``.
-
-    Parameters
-    ----------
-    groups
-        One row per population row, one column per protected attribute.
-    size
-        Rows wanted; all rows when the population is not larger.
-    seed
-        Seed of the draw: same groups, size and seed = same sample.
-    cells
-        Column sets whose every group must be represented (see above).
-    """
-    if size < 1:
-        raise InputError(f"the explanation sample size must be at least 1, got {size}")
-    n = len(groups)
-    if n == 0:
-        return Sample(np.zeros(0, dtype="int64"), np.zeros(0), 0, 0)
-    if cells is not None and size < n:
-        return _group_sample(groups, cells, size, seed)
-    codes = _cell_codes(groups, list(groups.columns))
-    counts = np.bincount(codes)
-    k = len(counts)
-    if size >= n:
-        take = counts.copy()
-    else:
-        floor = np.minimum(counts, max(1, size // (2 * k)))
-        left = max(size - int(floor.sum()), 0)
-        spare = counts - floor
-        if left and spare.sum():
-            share = spare / spare.sum() * left
-            extra = np.floor(share).astype("int64")
-            rest = left - int(extra.sum())
-            order = np.argsort(-(share - extra), kind="stable")
-            extra[order[:rest]] += 1
-            take = floor + np.minimum(extra, spare)
-        else:
-            take = floor
-    rng = np.random.default_rng(seed)
-    order = np.argsort(codes, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    picked = []
-    weights = []
-    for s in range(k):
-        if take[s] == 0:
-            continue
-        rows = order[starts[s] : starts[s] + counts[s]]
-        chosen = rows if take[s] == counts[s] else rng.choice(rows, int(take[s]), replace=False)
-        picked.append(chosen)
-        weights.append(np.full(len(chosen), counts[s] / take[s]))
-    pos = np.concatenate(picked)
-    w = np.concatenate(weights)
-    sort = np.argsort(pos, kind="stable")
-    return Sample(pos[sort].astype("int64"), w[sort], k, n)
 
 
 # --------------------------------------------------------------------------- explainers

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ExactSums", "Terms", "split"]
+__all__ = ["ExactSums", "Terms", "exact_int", "split", "to_float"]
 
 _LIMB = 32
 _MASK = (1 << _LIMB) - 1
@@ -103,6 +103,14 @@ class ExactSums:
         out._normalise()
         return out
 
+    def to_ints(self) -> list[int]:
+        """The exact sums, in units of ``2**-1126`` (Python integers: compare them exactly)."""
+        out = [0] * self.size
+        for j, v in self.limbs.items():
+            for slot in np.flatnonzero(v):
+                out[slot] += int(v[slot]) << (_LIMB * j)
+        return out
+
     def to_float(self) -> np.ndarray:
         """The sums, each correctly rounded to float64."""
         out = np.zeros(self.size, dtype="float64")
@@ -152,6 +160,17 @@ def split(values: np.ndarray) -> Terms:
     )
     first = int(j.min())
     return Terms(nz, j - first, first, int(j.max()) - first + 3, chunks)
+
+
+def exact_int(value: float) -> int:
+    """A finite float64 in the units of :meth:`ExactSums.to_ints` (exactly)."""
+    num, den = float(value).as_integer_ratio()  # den is a power of two, at most 2**1074
+    return num * ((1 << _BIAS) // den)
+
+
+def to_float(total: int) -> float:
+    """An exact sum in units of ``2**-1126``, correctly rounded to float64."""
+    return _scaled(total)
 
 
 def _scaled(total: int) -> float:

@@ -110,6 +110,22 @@ class Model(ABC):
         """What identifies the model: at least ``sha256`` of its file when it has one."""
         return {}
 
+    def population_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows as :meth:`prepare` sees them (a wrapper may change them first)."""
+        return frame
+
+    # A model that gathers something while it predicts (a wrapper noting the rows to
+    # re-review, or tallying the benefit paid) runs on many processes at once on Spark.
+    # The engine asks each process's copy for what it gathered (``partial``, after its last
+    # batch) and hands the driver's model every partial, in partition order (``absorb``).
+
+    def partial(self, part: str) -> Any:
+        """What this copy gathered while predicting (``part`` names its share of rows)."""
+        return None
+
+    def absorb(self, partials: Sequence[Any]) -> None:  # noqa: B027 - optional hook
+        """Take in what the copies on the executors gathered (see :meth:`partial`)."""
+
 
 class ModelLoader(ABC):
     """A model-loader plugin. Subclasses set ``name``, ``description`` and ``Options``."""

@@ -15,6 +15,7 @@ is garbage-collected; provenance records the sha256 of the downloaded folder.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -119,6 +120,7 @@ class MlflowModel(PredictorModel):
         self.classes = classes
         self.output_column = output_column
         self._uri = provenance["uri"]
+        self._path: str | None = None
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Call the pyfunc's ``predict`` and read decisions (and scores) from its output."""
@@ -133,11 +135,19 @@ class MlflowModel(PredictorModel):
                 f"the MLflow model {self._uri!r} could not predict: {type(exc).__name__}: {exc}",
                 fix="check the data's columns and types match the model's signature",
             ) from exc
+        return self.decide(out, len(X))
+
+    def decide(self, out: Any, n: int) -> Prediction:
+        """Decisions (and scores) from the pyfunc's output for ``n`` rows.
+
+        :meth:`predict` calls the pyfunc here; the Spark engine calls it with what
+        ``mlflow.pyfunc.spark_udf`` computed on the executors.
+        """
         values = self._one_output(out)
         what = f"the output of MLflow model {self._uri!r}"
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
-        _check_length(len(values), len(X), what, None)
+        _check_length(len(values), n, what, None)
         if values.ndim == 2:
             return self._from_probabilities(values, what)
         if values.ndim != 1:
@@ -169,6 +179,18 @@ class MlflowModel(PredictorModel):
                     fix="set model.threshold: decision = score >= threshold",
                 )
         return Prediction(decision=_decisions(values, what=what, positive=self.positive, file=None))
+
+    def without_pyfunc(self) -> MlflowModel:
+        """A copy that can only :meth:`decide` (shipped to Spark executors, which get the
+        pyfunc's output from ``spark_udf``)."""
+        clone = copy.copy(self)
+        clone.pyfunc = None
+        return clone
+
+    @property
+    def model_path(self) -> str | None:
+        """The local folder the pyfunc was loaded from (downloaded for remote URIs)."""
+        return self._path
 
     def _one_output(self, out: Any) -> np.ndarray:
         if isinstance(out, pd.DataFrame | Mapping):
@@ -333,6 +355,7 @@ class MlflowLoader(ModelLoader):
             output_column=options.output_column,
             provenance=provenance,
         )
+        model._path = str(local)
         if tmpdir:
             weakref.finalize(model, shutil.rmtree, tmpdir, True)
         return model

@@ -105,6 +105,17 @@ class RulesModel(Model):
         )
         self._pinned = dict(ev.parameters)
 
+    def prepare_parameters(self, statistic: Any) -> None:
+        """Pin every parameter, each population statistic computed by ``statistic``.
+
+        The engine's way of :meth:`prepare` without one frame of every row: ``statistic``
+        (:data:`fairaudit.rules.evaluate.StatisticFn`) summarises the population in parts
+        (the Spark engine: on its executors) and gives the same value as :meth:`prepare`.
+        """
+        from fairaudit.rules.evaluate import population_parameters
+
+        self._pinned = population_parameters(self.rules, statistic, self._pinned)
+
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Evaluate the rules on every row; see the module docstring for the outputs."""
         from fairaudit.rules import counterfactual_decisions, evaluate, flip_codes

@@ -5,7 +5,7 @@
   by the weights when there are weights; how many of them are *beyond* the reference
   group's rate, with the Newcombe interval of the difference scaled to people; the value at
   stake (the spec's benefit amount); which rule or reason decided their cases; a
-  prioritised re-review list (row level: only in ``restricted/rereview.parquet``); and the
+  prioritised re-review list (row level: only in ``restricted/rereview/``); and the
   appeal channels the spec names.
 * **Mitigation** (:func:`simulate`) — each option is applied to the model and the whole
   audit is re-run on the same data (same counting, statistics and gates), so its reported

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.metrics.exact import ExactSums
 from fairaudit.models.base import Model, Prediction, decision_from_score
 from fairaudit.models.rules import is_rules_model
 from fairaudit.recommend.redress import HARM, failed_groups, group_label
@@ -50,6 +51,15 @@ class _Wrapped(Model):
     def predict(self, frame: pd.DataFrame) -> Prediction:
         return self.inner.predict(frame)
 
+    def population_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.inner.population_frame(frame)
+
+    def partial(self, part: str) -> Any:
+        return self.inner.partial(part)
+
+    def absorb(self, partials: Sequence[Any]) -> None:
+        self.inner.absorb(partials)
+
 
 class _Threshold(_Wrapped):
     """The same scores, one global threshold: decision = score >= threshold."""
@@ -85,6 +95,9 @@ class _Corrected(_Wrapped):
     def predict(self, frame: pd.DataFrame) -> Prediction:
         return self.inner.predict(self._fix(frame))
 
+    def population_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.inner.population_frame(self._fix(frame))
+
 
 class _Reviewed(_Wrapped):
     """A missing record sent to manual review, the review recording the true value.
@@ -119,22 +132,45 @@ class _Reviewed(_Wrapped):
 
 
 class _Tally(_Wrapped):
-    """Sums the benefit amounts a rules model pays (its ``amount`` reason) while counting."""
+    """Sums the benefit amounts a rules model pays (its ``amount`` reason) while counting.
+
+    The sum is exact (:mod:`fairaudit.metrics.exact`): the same bits however the rows are
+    split into batches or Spark partitions.
+    """
 
     def __init__(self, inner: Model) -> None:
         super().__init__(inner)
-        self.amount: float | None = None
+        self._paid: ExactSums | None = None
         self.unknown: set[str] = set()  # indicators some row had no record for
+
+    @property
+    def amount(self) -> float | None:
+        return None if self._paid is None else float(self._paid.to_float()[0])
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
         pred = self.inner.predict(frame)
         if pred.reasons is not None and "amount" in pred.reasons.columns:
             paid = np.nan_to_num(pred.reasons["amount"].to_numpy(dtype="float64"))
-            self.amount = (self.amount or 0.0) + float(paid.sum())
+            if self._paid is None:
+                self._paid = ExactSums(1)
+            self._paid.add(np.zeros(len(paid), dtype="int64"), paid)
         if pred.reasons is not None and "unknown" in pred.reasons.columns:
             for names in pd.unique(pred.reasons["unknown"].astype("object")):
                 self.unknown.update(n for n in str(names).split(",") if n and n != "nan")
         return pred
+
+    def partial(self, part: str) -> Any:
+        # handed over and forgotten: a Spark worker reuses this copy for its next partition
+        out = (self._paid, set(self.unknown), self.inner.partial(part))
+        self._paid, self.unknown = None, set()
+        return out
+
+    def absorb(self, partials: Sequence[Any]) -> None:
+        for paid, unknown, _ in partials:
+            if paid is not None:
+                self._paid = paid if self._paid is None else self._paid + paid
+            self.unknown |= unknown
+        self.inner.absorb([inner for _, _, inner in partials])
 
 
 def _fresh(model: Model) -> Model:

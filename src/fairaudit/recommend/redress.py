@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fairaudit.engines.rows import POSITION
 from fairaudit.models.base import Model, Prediction, binary_decision
 from fairaudit.results import (
     AuditResult,
@@ -20,7 +21,14 @@ from fairaudit.results import (
 )
 from fairaudit.spec import AuditSpec
 
-__all__ = ["HARM", "RereviewRecorder", "failed_groups", "group_label", "redress"]
+__all__ = [
+    "HARM",
+    "RereviewRecorder",
+    "failed_groups",
+    "group_label",
+    "listed_counts",
+    "redress",
+]
 
 #: intervention -> (harm metric, the harmed in words, adverse decision)
 HARM = {
@@ -60,6 +68,12 @@ class RereviewRecorder(Model):
     same groups that a data correction would reverse (a counterfactual flip of a rules
     model) or whose score is within ``margin`` of the threshold. Only rows of the groups a
     gate failed for are listed.
+
+    On the local engine the rows stay in memory (:meth:`frame`). On Spark each executor's
+    copy writes its rows to ``folder/<part>.parquet`` (:meth:`partial`) and the driver's
+    copy only adds up how many rows each group has on the list (:meth:`absorb`,
+    :attr:`listed`). Rows are keyed by the data's row id, else by the position in the data
+    (the engine's ``__fairaudit_row__`` column when it gives one).
     """
 
     def __init__(
@@ -70,8 +84,10 @@ class RereviewRecorder(Model):
         data_path: Path,
         *,
         margin: float | None = None,
+        folder: Path | None = None,
     ) -> None:
         self.inner = inner
+        self.folder = folder
         self.columns = inner.columns
         self.needs_population = inner.needs_population
         self.spec = spec
@@ -81,6 +97,10 @@ class RereviewRecorder(Model):
         self.adverse = HARM[spec.intervention][2]
         self.parts: list[pd.DataFrame] = []
         self.offset = 0
+        #: Spark: rows on the list per group label, in all, and the files the executors wrote
+        self.listed: dict[str, int] = {}
+        self.total = 0
+        self.files: list[str] = []
 
     def prepare(self, batches: Iterable[pd.DataFrame]) -> None:
         self.inner.prepare(batches)
@@ -88,20 +108,44 @@ class RereviewRecorder(Model):
     def provenance(self) -> dict[str, Any]:
         return self.inner.provenance()
 
+    def population_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.inner.population_frame(frame)
+
     def predict(self, frame: pd.DataFrame) -> Prediction:
         pred = self.inner.predict(frame)
         self._record(frame.reset_index(drop=True), pred)
         return pred
 
+    def partial(self, part: str) -> Any:
+        """Write this copy's rows to ``folder/<part>.parquet``; return their counts."""
+        from fairaudit.results import atomic_write_parquet
+
+        rows = self.frame()
+        name = None
+        if len(rows) and self.folder is not None:
+            name = f"{part}.parquet"
+            atomic_write_parquet(self.folder / name, rows)
+        self.parts = []
+        return listed_counts(rows), len(rows), name
+
+    def absorb(self, partials: Sequence[Any]) -> None:
+        for listed, total, name in partials:
+            for label, n in listed.items():
+                self.listed[label] = self.listed.get(label, 0) + n
+            self.total += total
+            if name is not None:
+                self.files.append(name)
+
     def _record(self, frame: pd.DataFrame, pred: Prediction) -> None:
-        from fairaudit.audit import _protected_values
+        from fairaudit.engines.local import _protected_values
 
         spec, n = self.spec, len(frame)
-        ids = (
-            frame[spec.data.row_id].to_numpy()
-            if spec.data.row_id
-            else np.arange(self.offset, self.offset + n)
-        )
+        if spec.data.row_id:
+            ids = frame[spec.data.row_id].to_numpy()
+        elif POSITION in frame.columns:
+            ids = frame[POSITION].to_numpy()
+        else:
+            ids = np.arange(self.offset, self.offset + n)
         self.offset += n
         decision = np.asarray(pred.decision, dtype="float64")
         lab = frame[spec.data.label]
@@ -186,6 +230,16 @@ class RereviewRecorder(Model):
         return out.sort_values(["priority", "row_id"], kind="stable").reset_index(drop=True)
 
 
+def listed_counts(rereview: pd.DataFrame | None) -> dict[str, int]:
+    """How many rows of a re-review list each group label has (a row may be in several)."""
+    on_list: dict[str, int] = {}
+    if rereview is not None and len(rereview):
+        for labels in rereview["groups"]:
+            for lab in str(labels).split("; "):
+                on_list[lab] = on_list.get(lab, 0) + 1
+    return on_list
+
+
 def _find(result: AuditResult, attributes: dict[str, str]) -> GroupResult | None:
     key = _key(attributes)
     return next((g for g in result.groups if _key(g.attributes) == key), None)
@@ -197,17 +251,15 @@ def redress(
     *,
     rereview: pd.DataFrame | None = None,
     rereview_artifact: str | None = None,
+    listed: dict[str, int] | None = None,
+    listed_total: int | None = None,
 ) -> Redress:
     """Per failed group: the wrongly harmed, the excess over the reference, the value at
     stake, what decided their cases and how many are on the re-review list."""
     metric, harm, _ = HARM[spec.intervention]
     rec = spec.recommend
     refs = {tuple(r.attributes): r.group for r in result.references}
-    on_list: dict[str, int] = {}
-    if rereview is not None and len(rereview):
-        for labels in rereview["groups"]:
-            for lab in str(labels).split("; "):
-                on_list[lab] = on_list.get(lab, 0) + 1
+    on_list = listed if listed is not None else listed_counts(rereview)
     reason_groups = {
         _key(rg.attributes): rg for rg in (result.reasons.groups if result.reasons else [])
     }
@@ -281,5 +333,7 @@ def redress(
         ],
         rereview_rule=rule,
         rereview_artifact=rereview_artifact,
-        rereview_total=0 if rereview is None else len(rereview),
+        rereview_total=(
+            listed_total if listed_total is not None else 0 if rereview is None else len(rereview)
+        ),
     )

@@ -18,7 +18,7 @@ decision is meanwhile (``deny`` by default: support has not been given yet).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from fairaudit.rules.parser import (
     Number,
     String,
     Unary,
+    walk,
 )
 from fairaudit.rules.ruleset import (
     _SCORE_DECIMALS,
@@ -49,7 +50,15 @@ from fairaudit.rules.ruleset import (
     _did_you_mean,
 )
 
-__all__ = ["Evaluation", "ProgrammeResult", "evaluate"]
+__all__ = [
+    "Evaluation",
+    "ProgrammeResult",
+    "StatisticFn",
+    "evaluate",
+    "population_parameters",
+    "statistic_inputs",
+    "statistic_q",
+]
 
 NOT_ELIGIBLE, ELIGIBLE, REVIEW = 0, 1, 2
 
@@ -351,15 +360,6 @@ def _divide(a: Value, b: Value) -> Value:
     return out
 
 
-def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    """Lower weighted quantile: the smallest x whose cumulative weight reaches q of the
-    total (no interpolation, so the result is always one of the values)."""
-    order = np.argsort(x, kind="stable")
-    cw = np.cumsum(w[order])
-    idx = int(np.searchsorted(cw, q * cw[-1], side="left"))
-    return float(x[order][min(idx, len(x) - 1)])
-
-
 # ----------------------------------------------------------------------------------------
 # one evaluation "world"
 
@@ -392,6 +392,8 @@ class _Env:
         self.progs: dict[str, _ProgWorld] = {}
         self.category_codes: np.ndarray | None = None
         self.category_source: np.ndarray | None = None
+        #: computes population statistics elsewhere (see population_parameters)
+        self.statistic_hook: Callable[[Call, str | None], float] | None = None
 
     # names ------------------------------------------------------------------------------
     def value(self, name: str) -> Value:
@@ -605,6 +607,19 @@ class _Env:
         raise TypeError(f"unsupported function {f}")  # pragma: no cover
 
     def statistic(self, node: Call, name: str | None) -> float:
+        if self.statistic_hook is not None:
+            return self.statistic_hook(node, name)
+        from fairaudit.rules.statistics import Summary, weighted_quantile
+
+        x, w = self.statistic_inputs(node, name)
+        if not len(x):
+            raise _no_values(node.func, name)
+        if node.func == "mean":
+            return Summary.of(x, w).mean()
+        return weighted_quantile(x, w, statistic_q(node))
+
+    def statistic_inputs(self, node: Call, name: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """The known values of a statistic's argument and their (positive) weights."""
         f = node.func
         x = _arr(self.eval(node.args[0]), self.n)
         weight_at = 2 if f == "quantile" else 1
@@ -620,16 +635,122 @@ class _Env:
                 fix="weights must be zero or positive",
             )
         keep &= w > 0
-        if not keep.any():
-            raise InputError(
-                f"parameter {name!r}: {f}() has no known values to summarise",
-                fix="check that the data is not empty and the columns it reads are filled",
+        return x[keep], w[keep]
+
+
+def statistic_q(node: Call) -> float:
+    """The quantile a ``median`` or ``quantile`` call asks for."""
+    return 0.5 if node.func == "median" else float(node.args[1].value)  # type: ignore[attr-defined]
+
+
+def _no_values(func: str, name: str | None) -> InputError:
+    return InputError(
+        f"parameter {name!r}: {func}() has no known values to summarise",
+        fix="check that the data is not empty and the columns it reads are filled",
+    )
+
+
+#: ``statistic(parameter, call, parameters known so far) -> value``: computes one
+#: population statistic elsewhere (on a cluster), for :func:`population_parameters`.
+StatisticFn = Callable[[str, Call, dict[str, Any]], float]
+
+
+def population_parameters(
+    rules: RuleSet, statistic: StatisticFn, parameters: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every parameter's value, with each population statistic computed by ``statistic``.
+
+    The rules' own arithmetic combines the statistics (``max(0.35 * median_income_pc,
+    ...)``); ``statistic`` is called once per statistic with the parameters its argument
+    needs already known, so whoever evaluates the argument row by row (an executor, with
+    :func:`statistic_inputs`) never computes a parameter from its own rows.
+
+    Raises
+    ------
+    RuleFileError
+        A statistic whose argument needs something that is itself a population-wide
+        computation other than a parameter (another statistic inside it, a category or a
+        programme's decision): pin such parameters under the loader's ``parameters:``.
+    """
+    pinned = dict(parameters or {})
+    env = _Env(
+        rules,
+        _Columns(rules, pd.DataFrame()),
+        params={k: _to_float(v) if not isinstance(v, str) else v for k, v in pinned.items()},
+    )
+
+    def hook(node: Call, name: str | None) -> float:
+        needs, problem = _needs(rules, node)
+        if problem is not None or name is None:
+            raise rules.error(
+                f"parameter {name!r}: {node.func}() over {problem or 'this expression'} "
+                "cannot be computed in parts (on a cluster)",
+                field=f"parameters.{name}",
+                line=rules._lines.get(("parameters", name or "")),
+                fix=f"pin {name!r} under the rules loader's `parameters:` in the spec",
             )
-        xs, ws = x[keep], w[keep]
-        if f == "mean":
-            return float(np.sum(xs * ws) / np.sum(ws))
-        q = 0.5 if f == "median" else float(node.args[1].value)  # type: ignore[attr-defined]
-        return _weighted_quantile(xs, ws, q)
+        for dep in needs:
+            env.value(dep)
+        return statistic(name, node, dict(env.params))
+
+    env.statistic_hook = hook
+    with np.errstate(all="ignore"):
+        for name in rules.parameters:
+            env.value(name)
+    return dict(env.params)
+
+
+def _needs(rules: RuleSet, node: Call) -> tuple[list[str], str | None]:
+    """The parameters a statistic's argument reads (through variables, indicators...), or
+    what it reads that cannot be computed row by row."""
+    params: list[str] = []
+    seen: set[str] = set()
+    stack: list[Node] = list(node.args)
+    names: list[str] = []
+    while stack or names:
+        if stack:
+            for sub in walk(stack.pop()):
+                if isinstance(sub, Call) and sub.func in {"median", "mean", "quantile"}:
+                    return params, f"another {sub.func}()"
+                if isinstance(sub, Name):
+                    names.append(sub.name)
+            continue
+        name = names.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        kind = rules.kind_of(name)
+        if kind == "parameter":
+            params.append(name)
+        elif kind == "variable":
+            stack.append(rules.variables[name].expr.node)
+        elif kind == "indicator":
+            stack.append(rules.indicators[name].expr.node)
+        elif kind == "dimension":
+            names.extend(rules.dimensions[name].indicators)
+        elif kind == "score":
+            names.extend(rules.dimensions)
+        elif kind in {"category", "programme"}:
+            return params, f"the {kind} {name!r}"
+    return params, None
+
+
+def statistic_inputs(
+    rules: RuleSet, frame: pd.DataFrame, node: Call, name: str, parameters: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A statistic's known values and weights in ``frame`` (one batch of the population),
+    with ``parameters`` pinned: what an executor contributes to :func:`population_parameters`.
+    """
+    cols = _Columns(rules, frame)
+    with np.errstate(all="ignore"):
+        _prepare(rules, cols)
+        env = _Env(rules, cols, params=dict(parameters))
+
+        def refuse(node: Call, inner: str | None) -> float:  # pragma: no cover - see _needs
+            raise InputError(f"parameter {inner!r} is needed but was not computed first")
+
+        env.statistic_hook = refuse
+        return env.statistic_inputs(node, name)
 
 
 # ----------------------------------------------------------------------------------------
