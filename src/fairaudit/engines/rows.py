@@ -166,6 +166,10 @@ class ExplainRows:
 
 def duplicate_ids(ids: np.ndarray) -> Any:
     """One id that occurs more than once in ``ids``, or None."""
+    if ids.dtype.kind in "iuf":  # sorting numbers takes less memory than a hash table
+        ordered = np.sort(ids)
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
+        return ordered[same[0]] if len(same) else None
     index = pd.Index(ids)
     if index.is_unique:
         return None

@@ -1,23 +1,27 @@
-"""The Spark engine: count the rows where they live, on Apache Spark (extra ``spark``).
+"""The Spark engine: audit the rows where they live, on Apache Spark (extra ``spark``).
 
 Spark reads the data (Parquet or CSV files or folders, or a table of its catalog). Every
 partition is counted on an executor by the local engine's own
 :class:`~fairaudit.engines.local.Counter` (``mapInArrow``: Arrow batches become pandas frames
-as the local Parquet reader makes them, the model scores them vectorised, the counter
+typed as the local Parquet reader types them, the model scores them vectorised, the counter
 tallies them); each partition yields one small pickled counter, and the driver adds them in
 partition order. Counts are integers and float sums are exact
 (:mod:`fairaudit.metrics.exact`), so the result is identical to the local engine's whatever
-the partitioning; the driver never holds rows, only one counter per partition.
+the partitioning. The driver never holds the rows: it receives per-partition counters,
+aggregates, the explanation sample, and at most :data:`QUANTILE_ROWS` values of a quantile.
 
-The model is loaded on the driver and shipped once to every Python worker as a broadcast
-(cached per worker process); a model that cannot be pickled (an ONNX inference session) is
-loaded again from the spec on the worker, so its file must be readable there.
-
-Population parameters (a rules model's median income) are computed by the model's own
-``prepare`` on the driver from the columns it reads, collected once — as the local engine
-does; pin them under the rules loader's ``parameters:`` for registries larger than the
-driver's memory. The poorest share's welfare cut-off is computed by Spark
-(``percentile_disc``, the same inverted-CDF quantile as the local engine).
+* The model is loaded on the driver and shipped once to every Python worker as a broadcast
+  (cached per worker process); a model that cannot be pickled (an ONNX inference session)
+  is loaded again from the spec on the worker. An MLflow model is scored by
+  ``mlflow.pyfunc.spark_udf`` (MLflow loads it once per executor) and the loader's own
+  :meth:`~fairaudit.models.mlflow.MlflowModel.decide` reads its output.
+* A rules model's population parameters (a median income) are computed by executors'
+  summaries (:func:`_statistic`), exactly as the local engine computes them.
+* The poorest share's welfare cut-off is computed by Spark (``percentile_disc``, the same
+  inverted-CDF quantile as the local engine).
+* Explanations (:class:`SparkRows`) and the re-review list of recommendations run the
+  local engine's row-level code on the executors; their row-level artifacts are written by
+  the executors into a folder that is published whole.
 """
 
 from __future__ import annotations
@@ -362,15 +366,52 @@ def _statistic(
     bracket holds at most :data:`QUANTILE_ROWS` rows their values and weights are brought
     to the driver to finish (:func:`fairaudit.rules.statistics.quantile_in`).
     """
+    from pyspark import StorageLevel
+
+    from fairaudit.rules.evaluate import statistic_inputs
+
+    def evaluate(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+
+        try:
+            for frame, _ in _frames(batches, batch_rows, conform):
+                if view is not None:
+                    frame = view(frame)
+                x, w = statistic_inputs(rules, frame, node, name, params)
+                yield pa.RecordBatch.from_pydict(
+                    {"x": x, "w": w, "error": pa.nulls(len(x), pa.binary())}
+                )
+        except Exception as exc:
+            yield pa.RecordBatch.from_pydict(
+                {"x": [np.nan], "w": [np.nan], "error": [_error_payload(exc)]}
+            )
+
+    # the argument is evaluated once (the rules read many columns); the narrowing passes
+    # read only these two numbers per row
+    values = df.mapInArrow(evaluate, "x double, w double, error binary").persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        return _narrow(values, node, name)
+    finally:
+        values.unpersist()
+
+
+def _narrow(values: Any, node: Any, name: str) -> float:
+    """:func:`_statistic` on the rows' ``(x, w)`` pairs (see there)."""
     from fairaudit.metrics.exact import ExactSums
-    from fairaudit.rules.evaluate import _no_values, statistic_inputs, statistic_q
+    from fairaudit.rules.evaluate import _no_values, statistic_q
     from fairaudit.rules.statistics import Summary, quantile_in
 
+    df = values
+
     def pairs(batches: Iterator[Any], bracket: _Bracket) -> Iterator[tuple[Any, Any]]:
-        for frame, _ in _frames(batches, batch_rows, conform):
-            if view is not None:
-                frame = view(frame)
-            x, w = statistic_inputs(rules, frame, node, name, params)
+        for rb in batches:
+            errors = rb.column("error").drop_null()
+            if len(errors):
+                raise pickle.loads(errors[0].as_py())
+            x = rb.column("x").to_numpy(zero_copy_only=False)
+            w = rb.column("w").to_numpy(zero_copy_only=False)
             m = bracket.mask(x)
             yield x[m], w[m]
 
