@@ -310,7 +310,9 @@ def test_mitigation_options_identical_to_local_engine(
         "loader": "rules",
         "include_outreach": False,
         "counterfactuals": {
-            "registered_household": spec.model.options["counterfactuals"]["registered_household"]
+            name: spec.model.options["counterfactuals"][name]
+            # a stale field, and a field whose records are only missing (manual review)
+            for name in ("registered_household", "no_utility_record")
         },
     }
     assert spec.recommend is not None
@@ -327,6 +329,10 @@ def test_mitigation_options_identical_to_local_engine(
     kinds = {o.kind for o in rec.mitigation.options}
     assert {"current", "rules", "data"} <= kinds
     assert all(o.cost is not None for o in rec.mitigation.options[1:])
+    # the manual reviews are counted by the executors: every family without a utility record
+    reviewed = {o.name: o.reviews for o in rec.mitigation.options}
+    missing = pd.read_parquet(dfc_subset, columns=["lacks_utilities_registry"]).isna().sum()
+    assert reviewed["'lacks_utilities': missing = manual review"] == int(missing.iloc[0]) > 0
     pd.testing.assert_frame_equal(_rereview(tmp_path / "spark"), _rereview(tmp_path / "local"))
 
 

@@ -130,6 +130,19 @@ class _Reviewed(_Wrapped):
     def predict(self, frame: pd.DataFrame) -> Prediction:
         return self.inner.predict(self._review(frame, count=True))
 
+    def population_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.inner.population_frame(self._review(frame, count=False))
+
+    def partial(self, part: str) -> Any:
+        # handed over and forgotten: a Spark worker reuses this copy for its next partition
+        out = (self.reviews, self.inner.partial(part))
+        self.reviews = 0
+        return out
+
+    def absorb(self, partials: Sequence[Any]) -> None:
+        self.reviews += sum(n for n, _ in partials)
+        self.inner.absorb([inner for _, inner in partials])
+
 
 class _Tally(_Wrapped):
     """Sums the benefit amounts a rules model pays (its ``amount`` reason) while counting.
